@@ -1,0 +1,154 @@
+//! Adapters that own AWS SDK clients and translate between them and the domain.
+//!
+//! Everything SDK-specific stops here: callers see domain types and [`StopError`]. Clients are built once at
+//! start-up from one shared [`SdkConfig`]; a target in another region gets its own client on first use, which is
+//! then kept for the life of the process.
+
+pub mod audit_bus;
+pub mod durable;
+pub mod sfn;
+
+use std::collections::HashMap;
+use std::error::Error;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use chrono::{DateTime, Utc};
+
+use crate::domain::outcome::StopError;
+
+/// Loads the shared SDK configuration once: region and credentials from the Lambda environment, endpoints from
+/// `AWS_ENDPOINT_URL*` when set, and explicit retry and timeout settings so no call can hang an invocation.
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(5))
+                .operation_timeout(Duration::from_secs(12))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// One client per region: the function's own region built eagerly, others on first use and then cached.
+pub struct Regional<C> {
+    make: Box<dyn Fn(&str) -> C + Send + Sync>,
+    clients: RwLock<HashMap<String, C>>,
+}
+
+impl<C: Clone> Regional<C> {
+    /// Builds the home-region client now; `make` builds a client for any other region when first needed.
+    pub fn new(home_region: &str, make: impl Fn(&str) -> C + Send + Sync + 'static) -> Self {
+        let clients = HashMap::from([(home_region.to_owned(), make(home_region))]);
+        Regional { make: Box::new(make), clients: RwLock::new(clients) }
+    }
+
+    /// The client for `region`.
+    pub fn client(&self, region: &str) -> C {
+        if let Some(client) = self.clients.read().ok().and_then(|m| m.get(region).cloned()) {
+            return client;
+        }
+        let client = (self.make)(region);
+        if let Ok(mut clients) = self.clients.write() {
+            return clients.entry(region.to_owned()).or_insert(client).clone();
+        }
+        client
+    }
+
+    /// How many regional clients exist (for tests and diagnostics).
+    pub fn len(&self) -> usize {
+        self.clients.read().map(|m| m.len()).unwrap_or_default()
+    }
+
+    /// Whether no client exists (never true after `new`).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Error codes AWS services use for throttling that a given operation's model may not list.
+const THROTTLING_CODES: &[&str] =
+    &["ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded", "SlowDown"];
+
+/// Maps what an operation's modelled errors do not cover: transport failures, timeouts and unmodelled service
+/// errors. 5xx, timeouts and connection failures are transient; throttling is its own outcome; other 4xx
+/// (e.g. the gateway's role lacks permission) are not worth retrying.
+pub(crate) fn unmodelled<E>(service: &'static str, err: SdkError<E, HttpResponse>) -> StopError
+where
+    E: ProvideErrorMetadata + Error + Send + Sync + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    if status == Some(429) || err.code().is_some_and(|c| THROTTLING_CODES.contains(&c)) {
+        return StopError::Throttled { service, source: Box::new(err) };
+    }
+    let retryable = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(_) => status.is_none_or(|s| s >= 500),
+        _ => false,
+    };
+    StopError::Upstream { service, retryable, source: Box::new(err) }
+}
+
+/// Logs an upstream error that is turned into an outcome without a source (not found, invalid), so the detail
+/// is not lost.
+pub(crate) fn log_mapped(service: &'static str, outcome: &StopError, err: &(dyn Error + 'static)) {
+    tracing::info!(service, outcome = outcome.code(), error = %error_chain(err), "upstream error mapped to outcome");
+}
+
+/// An error and all its sources on one line.
+pub fn error_chain(err: &(dyn Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut next = err.source();
+    while let Some(source) = next {
+        out.push_str(": ");
+        out.push_str(&source.to_string());
+        next = source.source();
+    }
+    out
+}
+
+/// Converts an SDK timestamp; `None` for the Unix epoch, which is what an empty or malformed response
+/// deserialises to and must never be taken as proof that something happened.
+pub(crate) fn timestamp(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    if t.secs() <= 0 {
+        return None;
+    }
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn builds_each_regional_client_once() {
+        let built = Arc::new(AtomicUsize::new(0));
+        let counter = built.clone();
+        let regional = Regional::new("us-east-1", move |region: &str| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            region.to_owned()
+        });
+        assert_eq!(regional.client("us-east-1"), "us-east-1");
+        assert_eq!(regional.client("eu-west-1"), "eu-west-1");
+        assert_eq!(regional.client("eu-west-1"), "eu-west-1");
+        assert_eq!(built.load(Ordering::SeqCst), 2);
+        assert_eq!(regional.len(), 2);
+    }
+
+    #[test]
+    fn epoch_timestamps_are_not_evidence() {
+        assert_eq!(timestamp(&aws_smithy_types::DateTime::from_secs(0)), None);
+        assert!(timestamp(&aws_smithy_types::DateTime::from_secs(1_700_000_000)).is_some());
+    }
+}

@@ -1,0 +1,172 @@
+//! Configuration, read from the environment once at start-up.
+//!
+//! [`Config::from_lookup`] takes any lookup function so tests never touch the process environment. Every error
+//! names the variable it is about.
+
+use crate::domain::policy::Policy;
+use crate::policy_file::{Format, PolicyError, parse_policy};
+
+/// Source used for audit events when `AUDIT_EVENT_SOURCE` is unset.
+pub const DEFAULT_AUDIT_SOURCE: &str = "stop-gateway";
+
+/// Validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The policy (with `DRY_RUN` folded into its global dry-run flag).
+    pub policy: Policy,
+    /// The region the function runs in (`AWS_REGION`).
+    pub region: String,
+    /// EventBridge bus for audit events (`AUDIT_EVENT_BUS`), name or ARN.
+    pub audit_bus: Option<String>,
+    /// `source` of audit events (`AUDIT_EVENT_SOURCE`).
+    pub audit_source: String,
+}
+
+/// A configuration problem, naming the variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is unset or empty.
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    /// A variable has an unusable value.
+    #[error("{var}: {message}")]
+    Invalid {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The policy document is invalid.
+    #[error("{var}: invalid policy at {source}")]
+    Policy {
+        /// `POLICY` or `POLICY_FILE`.
+        var: &'static str,
+        /// The field-level error.
+        #[source]
+        source: PolicyError,
+    },
+}
+
+fn invalid(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { var, message: message.into() }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`; empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let region = get("AWS_REGION").ok_or(ConfigError::Missing("AWS_REGION"))?;
+        let (var, text, format) = match (get("POLICY"), get("POLICY_FILE")) {
+            (Some(_), Some(_)) => return Err(invalid("POLICY", "set POLICY or POLICY_FILE, not both")),
+            (Some(text), None) => {
+                let format = Format::sniff(&text);
+                ("POLICY", text, format)
+            }
+            (None, Some(path)) => {
+                let format = if path.ends_with(".json") {
+                    Format::Json
+                } else if path.ends_with(".toml") {
+                    Format::Toml
+                } else {
+                    return Err(invalid("POLICY_FILE", format!("{path}: name a .toml or .json file")));
+                };
+                let text = std::fs::read_to_string(&path).map_err(|e| invalid("POLICY_FILE", format!("{path}: {e}")))?;
+                ("POLICY_FILE", text, format)
+            }
+            (None, None) => return Err(invalid("POLICY", "set POLICY (the document) or POLICY_FILE (its path)")),
+        };
+        let mut policy = parse_policy(&text, format).map_err(|source| ConfigError::Policy { var, source })?;
+        policy.dry_run |= parse_bool("DRY_RUN", get("DRY_RUN"))?;
+        let audit_bus = get("AUDIT_EVENT_BUS").map(|bus| validate_bus(&bus).map(|()| bus)).transpose()?;
+        let audit_source = get("AUDIT_EVENT_SOURCE").unwrap_or_else(|| DEFAULT_AUDIT_SOURCE.to_owned());
+        if audit_source.starts_with("aws.") || audit_source.len() > 256 || !audit_source.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(invalid("AUDIT_EVENT_SOURCE", "use up to 256 printable ASCII characters not starting with \"aws.\""));
+        }
+        Ok(Config { policy, region, audit_bus, audit_source })
+    }
+}
+
+fn parse_bool(var: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None => Ok(false),
+        Some("true" | "TRUE" | "True" | "1") => Ok(true),
+        Some("false" | "FALSE" | "False" | "0") => Ok(false),
+        Some(other) => Err(invalid(var, format!("{other:?} is not true/false/1/0"))),
+    }
+}
+
+/// A bus name (`[A-Za-z0-9._\-/]`, 1–256) or an `arn:…:events:…:event-bus/NAME` ARN.
+fn validate_bus(bus: &str) -> Result<(), ConfigError> {
+    let name = match bus.strip_prefix("arn:") {
+        Some(rest) => match rest.split(':').collect::<Vec<_>>().as_slice() {
+            [_, "events", _, _, resource] => resource.strip_prefix("event-bus/").unwrap_or_default(),
+            _ => "",
+        },
+        None => bus,
+    };
+    let ok = (1..=256).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'));
+    if ok { Ok(()) } else { Err(invalid("AUDIT_EVENT_BUS", format!("{bus:?} is not an event bus name or ARN"))) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const POLICY: &str = r#"{"version":1,"rules":[{"id":"r","effect":"allow","callers":{"accounts":["*"]},
+        "targets":{"services":["*"],"partitions":["aws"],"accounts":["111122223333"],"regions":["*"],"names":["*"]}}]}"#;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn reads_a_complete_environment() {
+        let c = config(&[("AWS_REGION", "us-east-1"), ("POLICY", POLICY), ("AUDIT_EVENT_BUS", "audit"), ("DRY_RUN", "true")])
+            .unwrap();
+        assert_eq!(c.region, "us-east-1");
+        assert_eq!(c.audit_bus.as_deref(), Some("audit"));
+        assert_eq!(c.audit_source, DEFAULT_AUDIT_SOURCE);
+        assert!(c.policy.dry_run, "DRY_RUN folds into the policy");
+    }
+
+    #[test]
+    fn reads_the_example_policy_file() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/policy.example.toml");
+        let c = config(&[("AWS_REGION", "us-east-1"), ("POLICY_FILE", path)]).unwrap();
+        assert!(!c.policy.dry_run);
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let table: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (vec![("POLICY", POLICY)], "AWS_REGION is not set"),
+            (vec![("AWS_REGION", "us-east-1")], "POLICY: set POLICY"),
+            (vec![("AWS_REGION", "us-east-1"), ("POLICY", POLICY), ("POLICY_FILE", "p.toml")], "POLICY: set POLICY or POLICY_FILE, not both"),
+            (vec![("AWS_REGION", "us-east-1"), ("POLICY_FILE", "p.yaml")], "POLICY_FILE: p.yaml: name a .toml or .json file"),
+            (vec![("AWS_REGION", "us-east-1"), ("POLICY_FILE", "missing.toml")], "POLICY_FILE: missing.toml:"),
+            (vec![("AWS_REGION", "us-east-1"), ("POLICY", "{\"version\":1}")], "POLICY: invalid policy at rules:"),
+            (vec![("AWS_REGION", "us-east-1"), ("POLICY", POLICY), ("DRY_RUN", "yes")], "DRY_RUN: \"yes\" is not"),
+            (vec![("AWS_REGION", "us-east-1"), ("POLICY", POLICY), ("AUDIT_EVENT_BUS", "bad bus")], "AUDIT_EVENT_BUS:"),
+            (vec![("AWS_REGION", "us-east-1"), ("POLICY", POLICY), ("AUDIT_EVENT_SOURCE", "aws.fake")], "AUDIT_EVENT_SOURCE:"),
+        ];
+        for (vars, expected) in table {
+            let err = config(&vars).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "expected {expected:?}, got {err:?}");
+        }
+    }
+
+    #[test]
+    fn accepts_bus_names_and_arns() {
+        assert!(validate_bus("stop-gateway-audit").is_ok());
+        assert!(validate_bus("arn:aws:events:us-east-1:111122223333:event-bus/audit").is_ok());
+        assert!(validate_bus("arn:aws:events:us-east-1:111122223333:rule/audit").is_err());
+    }
+}

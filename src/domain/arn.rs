@@ -1,0 +1,749 @@
+//! Target ARNs: the only strings the gateway ever hands to AWS as a target.
+//!
+//! An ARN is classified by its fields, never by substring or prefix checks: every field is checked against the
+//! grammar AWS documents for it, and the partition must agree with the region. Anything outside those grammars
+//! (whitespace, control characters, non-ASCII look-alikes, unknown partitions, over-long input) is rejected with
+//! an error naming the field. Pure: no SDK, no serde.
+
+use std::fmt;
+
+/// Step Functions accepts execution ARNs up to 2048 characters; nothing we accept is longer.
+pub const MAX_ARN_LEN: usize = 2048;
+/// `StopDurableExecution` documents `DurableExecutionArn` as at most 1024 characters.
+pub const MAX_DURABLE_ARN_LEN: usize = 1024;
+
+/// An AWS partition the gateway knows how to address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Partition {
+    /// Commercial regions.
+    Aws,
+    /// China regions.
+    AwsCn,
+    /// AWS GovCloud (US).
+    AwsUsGov,
+    /// AWS Secret Region (`aws-iso`).
+    AwsIso,
+    /// AWS Top Secret Region (`aws-iso-b`).
+    AwsIsoB,
+    /// `aws-iso-e`.
+    AwsIsoE,
+    /// `aws-iso-f`.
+    AwsIsoF,
+    /// AWS European Sovereign Cloud.
+    AwsEusc,
+}
+
+impl Partition {
+    /// Every partition, for documentation and error messages.
+    pub const ALL: [Partition; 8] = [
+        Partition::Aws,
+        Partition::AwsCn,
+        Partition::AwsUsGov,
+        Partition::AwsIso,
+        Partition::AwsIsoB,
+        Partition::AwsIsoE,
+        Partition::AwsIsoF,
+        Partition::AwsEusc,
+    ];
+
+    /// The partition's name as it appears in ARNs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Partition::Aws => "aws",
+            Partition::AwsCn => "aws-cn",
+            Partition::AwsUsGov => "aws-us-gov",
+            Partition::AwsIso => "aws-iso",
+            Partition::AwsIsoB => "aws-iso-b",
+            Partition::AwsIsoE => "aws-iso-e",
+            Partition::AwsIsoF => "aws-iso-f",
+            Partition::AwsEusc => "aws-eusc",
+        }
+    }
+
+    /// Parses an exact partition name (case-sensitive, as AWS writes them).
+    pub fn parse(s: &str) -> Option<Partition> {
+        Partition::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// The partition a well-formed region name belongs to, from its leading labels.
+    fn of_region(region: &Region) -> Partition {
+        let mut labels = region.0.split('-');
+        let first = labels.next().unwrap_or_default();
+        let second = labels.next().unwrap_or_default();
+        match (first, second) {
+            ("cn", _) => Partition::AwsCn,
+            ("eusc", _) => Partition::AwsEusc,
+            (_, "gov") => Partition::AwsUsGov,
+            (_, "iso") => Partition::AwsIso,
+            (_, "isob") => Partition::AwsIsoB,
+            (_, "isoe") => Partition::AwsIsoE,
+            (_, "isof") => Partition::AwsIsoF,
+            _ => Partition::Aws,
+        }
+    }
+}
+
+impl fmt::Display for Partition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A region name such as `us-east-1` or `us-gov-west-1`: lowercase labels, then a one- or two-digit number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Region(String);
+
+impl Region {
+    /// Parses a region name by its grammar; unknown-but-well-formed regions are accepted so new regions work.
+    pub fn parse(s: &str) -> Result<Region, ArnError> {
+        let bad = || ArnError::Region(excerpt(s));
+        let labels: Vec<&str> = s.split('-').collect();
+        let (number, names) = labels.split_last().ok_or_else(bad)?;
+        let number_ok = (1..=2).contains(&number.len()) && number.bytes().all(|b| b.is_ascii_digit());
+        let names_ok = names.len() >= 2
+            && names
+                .iter()
+                .all(|l| (2..=10).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_lowercase()));
+        if number_ok && names_ok {
+            Ok(Region(s.to_owned()))
+        } else {
+            Err(bad())
+        }
+    }
+
+    /// The region name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A 12-digit AWS account id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountId(String);
+
+impl AccountId {
+    /// Parses exactly twelve ASCII digits.
+    pub fn parse(s: &str) -> Result<AccountId, ArnError> {
+        if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(AccountId(s.to_owned()))
+        } else {
+            Err(ArnError::Account(excerpt(s)))
+        }
+    }
+
+    /// The account id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The version a durable execution runs on: `$LATEST`, `$LATEST.PUBLISHED` or a published version number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DurableQualifier {
+    /// `$LATEST`.
+    Latest,
+    /// `$LATEST.PUBLISHED`.
+    LatestPublished,
+    /// A published version number (no leading zeros, as Lambda assigns them).
+    Version(u64),
+}
+
+impl fmt::Display for DurableQualifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DurableQualifier::Latest => f.write_str("$LATEST"),
+            DurableQualifier::LatestPublished => f.write_str("$LATEST.PUBLISHED"),
+            DurableQualifier::Version(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// What an ARN names, with its validated name fields.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TargetKind {
+    /// `…:states:…:execution:MACHINE:NAME`, stopped with `StopExecution`.
+    SfnExecution {
+        /// State machine name.
+        state_machine: String,
+        /// Execution name.
+        name: String,
+    },
+    /// `…:lambda:…:function:FN:QUAL/durable-execution/NAME/ID`, stopped with `StopDurableExecution`.
+    DurableExecution {
+        /// Function name.
+        function: String,
+        /// Version the execution runs on.
+        qualifier: DurableQualifier,
+        /// Durable execution name.
+        name: String,
+        /// Durable execution id.
+        id: String,
+    },
+    /// `…:states:…:express:MACHINE:NAME:ID`: express executions have no stop API.
+    SfnExpressExecution {
+        /// State machine name.
+        state_machine: String,
+        /// Execution name.
+        name: String,
+        /// Execution id.
+        id: String,
+    },
+    /// `…:states:…:mapRun:MACHINE/LABEL:ID`: a Distributed Map run, stopped only through its parent execution.
+    SfnMapRun {
+        /// State machine name.
+        state_machine: String,
+        /// Map run label.
+        label: String,
+        /// Map run id.
+        id: String,
+    },
+    /// `…:states:…:stateMachine:MACHINE[:VERSION|ALIAS]`.
+    StateMachine {
+        /// State machine name.
+        name: String,
+        /// Version number or alias name, if any.
+        qualifier: Option<String>,
+    },
+    /// `…:lambda:…:function:FN[:QUALIFIER]`.
+    Function {
+        /// Function name.
+        name: String,
+        /// Version, alias or `$LATEST`, if any.
+        qualifier: Option<String>,
+    },
+}
+
+/// The AWS service that owns a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    /// AWS Step Functions (`states`).
+    StepFunctions,
+    /// AWS Lambda (`lambda`).
+    Lambda,
+}
+
+impl Service {
+    /// The service's name as it appears in ARNs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::StepFunctions => "states",
+            Service::Lambda => "lambda",
+        }
+    }
+}
+
+/// A parsed, classified target ARN. `Display` prints the canonical ARN, and `parse(display(x)) == x`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TargetArn {
+    partition: Partition,
+    region: Region,
+    account: AccountId,
+    kind: TargetKind,
+}
+
+/// Why a string is not a target ARN. Messages quote at most a short, escaped excerpt of the input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArnError {
+    /// Empty input.
+    #[error("target ARN is empty")]
+    Empty,
+    /// Longer than any ARN the target APIs accept.
+    #[error("target ARN is {len} characters long; the limit is {max}")]
+    TooLong {
+        /// Length seen.
+        len: usize,
+        /// Limit for this kind of ARN.
+        max: usize,
+    },
+    /// A byte outside printable ASCII (whitespace, control characters, non-ASCII look-alikes).
+    #[error("target ARN has a character that is not printable ASCII at byte {position} (no whitespace, control or non-ASCII characters are allowed)")]
+    Character {
+        /// Byte offset of the first offending character.
+        position: usize,
+    },
+    /// Does not have the `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE` structure.
+    #[error("target is not an ARN of the form arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE")]
+    NotAnArn,
+    /// Unknown partition.
+    #[error("unknown partition {0} (expected one of aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-eusc)")]
+    Partition(String),
+    /// Malformed region.
+    #[error("malformed region {0}")]
+    Region(String),
+    /// Region does not belong to the partition.
+    #[error("region {region} is not in partition {partition}")]
+    PartitionMismatch {
+        /// Partition named in the ARN.
+        partition: Partition,
+        /// Region named in the ARN.
+        region: String,
+    },
+    /// Account is not 12 digits.
+    #[error("account {0} is not a 12-digit account id")]
+    Account(String),
+    /// A service other than Step Functions or Lambda.
+    #[error("service {0} is not supported (only states and lambda targets can be stopped)")]
+    Service(String),
+    /// Resource part does not match any supported resource type.
+    #[error("{service} resource {resource} is not an execution, durable execution, state machine or function")]
+    Resource {
+        /// The ARN's service.
+        service: &'static str,
+        /// Excerpt of the resource part.
+        resource: String,
+    },
+    /// A name field breaks its grammar.
+    #[error("{field} {value} is invalid: {rule}")]
+    Field {
+        /// Which field.
+        field: &'static str,
+        /// Excerpt of the value.
+        value: String,
+        /// The grammar it breaks.
+        rule: &'static str,
+    },
+}
+
+/// A short, escaped excerpt of untrusted input for error messages and logs.
+pub fn excerpt(s: &str) -> String {
+    const MAX: usize = 64;
+    let mut out: String = s.chars().take(MAX).flat_map(char::escape_debug).collect();
+    if s.chars().nth(MAX).is_some() {
+        out.push('…');
+    }
+    format!("\"{out}\"")
+}
+
+impl TargetArn {
+    /// Parses and classifies a target ARN.
+    pub fn parse(s: &str) -> Result<TargetArn, ArnError> {
+        if s.is_empty() {
+            return Err(ArnError::Empty);
+        }
+        if s.len() > MAX_ARN_LEN {
+            return Err(ArnError::TooLong { len: s.len(), max: MAX_ARN_LEN });
+        }
+        if let Some(position) = s.bytes().position(|b| !b.is_ascii_graphic()) {
+            return Err(ArnError::Character { position });
+        }
+        let mut fields = s.splitn(6, ':');
+        let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+        ) else {
+            return Err(ArnError::NotAnArn);
+        };
+        let partition = Partition::parse(partition).ok_or_else(|| ArnError::Partition(excerpt(partition)))?;
+        let region = Region::parse(region)?;
+        if Partition::of_region(&region) != partition {
+            return Err(ArnError::PartitionMismatch { partition, region: region.0 });
+        }
+        let account = AccountId::parse(account)?;
+        let kind = match service {
+            "states" => parse_states_resource(resource)?,
+            "lambda" => {
+                let kind = parse_lambda_resource(resource)?;
+                if matches!(kind, TargetKind::DurableExecution { .. }) && s.len() > MAX_DURABLE_ARN_LEN {
+                    return Err(ArnError::TooLong { len: s.len(), max: MAX_DURABLE_ARN_LEN });
+                }
+                kind
+            }
+            other => return Err(ArnError::Service(excerpt(other))),
+        };
+        Ok(TargetArn { partition, region, account, kind })
+    }
+
+    /// The partition.
+    pub fn partition(&self) -> Partition {
+        self.partition
+    }
+
+    /// The region.
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    /// The account.
+    pub fn account(&self) -> &AccountId {
+        &self.account
+    }
+
+    /// What the ARN names.
+    pub fn kind(&self) -> &TargetKind {
+        &self.kind
+    }
+
+    /// The owning service.
+    pub fn service(&self) -> Service {
+        match self.kind {
+            TargetKind::SfnExecution { .. }
+            | TargetKind::SfnExpressExecution { .. }
+            | TargetKind::SfnMapRun { .. }
+            | TargetKind::StateMachine { .. } => Service::StepFunctions,
+            TargetKind::DurableExecution { .. } | TargetKind::Function { .. } => Service::Lambda,
+        }
+    }
+
+    /// The state machine or function name that policy rules match on.
+    pub fn resource_name(&self) -> &str {
+        match &self.kind {
+            TargetKind::SfnExecution { state_machine, .. }
+            | TargetKind::SfnExpressExecution { state_machine, .. }
+            | TargetKind::SfnMapRun { state_machine, .. } => state_machine,
+            TargetKind::StateMachine { name, .. } | TargetKind::Function { name, .. } => name,
+            TargetKind::DurableExecution { function, .. } => function,
+        }
+    }
+
+    /// A short stable name for the kind of target, used in responses and audit records.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            TargetKind::SfnExecution { .. } => "sfn-execution",
+            TargetKind::DurableExecution { .. } => "durable-execution",
+            TargetKind::SfnExpressExecution { .. } => "sfn-express-execution",
+            TargetKind::SfnMapRun { .. } => "sfn-map-run",
+            TargetKind::StateMachine { .. } => "state-machine",
+            TargetKind::Function { .. } => "function",
+        }
+    }
+
+    /// Why this target cannot be stopped here, or `None` when it can.
+    pub fn not_stoppable_reason(&self) -> Option<&'static str> {
+        match self.kind {
+            TargetKind::SfnExecution { .. } | TargetKind::DurableExecution { .. } => None,
+            TargetKind::SfnExpressExecution { .. } => Some(
+                "express executions cannot be stopped: Step Functions has no stop API for them; they end by their own timeout (at most 5 minutes)",
+            ),
+            TargetKind::SfnMapRun { .. } => Some(
+                "map runs cannot be stopped directly: stop the parent execution that started the Distributed Map",
+            ),
+            TargetKind::StateMachine { .. } => Some(
+                "a state machine is not an execution: name one execution ARN (stopping every execution of a state machine is not supported yet)",
+            ),
+            TargetKind::Function { .. } => Some(
+                "a function is not a durable execution: name one durable execution ARN (stopping every durable execution of a function is not supported yet)",
+            ),
+        }
+    }
+}
+
+impl fmt::Display for TargetArn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (partition, region, account) = (self.partition, &self.region, &self.account);
+        write!(f, "arn:{partition}:{}:{region}:{account}:", self.service().as_str())?;
+        match &self.kind {
+            TargetKind::SfnExecution { state_machine, name } => write!(f, "execution:{state_machine}:{name}"),
+            TargetKind::SfnExpressExecution { state_machine, name, id } => {
+                write!(f, "express:{state_machine}:{name}:{id}")
+            }
+            TargetKind::SfnMapRun { state_machine, label, id } => write!(f, "mapRun:{state_machine}/{label}:{id}"),
+            TargetKind::StateMachine { name, qualifier } => {
+                write!(f, "stateMachine:{name}")?;
+                qualifier.iter().try_for_each(|q| write!(f, ":{q}"))
+            }
+            TargetKind::DurableExecution { function, qualifier, name, id } => {
+                write!(f, "function:{function}:{qualifier}/durable-execution/{name}/{id}")
+            }
+            TargetKind::Function { name, qualifier } => {
+                write!(f, "function:{name}")?;
+                qualifier.iter().try_for_each(|q| write!(f, ":{q}"))
+            }
+        }
+    }
+}
+
+/// Step Functions names: 1–80 characters, none of the characters the service forbids in names. We also refuse
+/// non-ASCII (already excluded by the caller) so look-alike names cannot be smuggled in.
+fn sfn_name(field: &'static str, value: &str) -> Result<String, ArnError> {
+    const FORBIDDEN: &[u8] = b" <>{}[]?*\"#%\\^|~`$&,;:/";
+    let ok = (1..=80).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic() && !FORBIDDEN.contains(&b));
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(ArnError::Field {
+            field,
+            value: excerpt(value),
+            rule: "1-80 characters, none of whitespace or < > { } [ ] ? * \" # % \\ ^ | ~ ` $ & , ; : /",
+        })
+    }
+}
+
+/// Lambda names and durable execution names/ids: `[A-Za-z0-9_-]`, bounded length.
+fn lambda_name(field: &'static str, value: &str, max: usize) -> Result<String, ArnError> {
+    let ok = (1..=max).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(ArnError::Field {
+            field,
+            value: excerpt(value),
+            rule: match max {
+                64 => "1-64 characters from A-Z a-z 0-9 - _",
+                128 => "1-128 characters from A-Z a-z 0-9 - _",
+                _ => "characters from A-Z a-z 0-9 - _",
+            },
+        })
+    }
+}
+
+/// A Step Functions state machine version number or alias name.
+fn sfn_qualifier(value: &str) -> Result<String, ArnError> {
+    sfn_name("state machine version or alias", value)
+}
+
+fn parse_states_resource(resource: &str) -> Result<TargetKind, ArnError> {
+    let parts: Vec<&str> = resource.split(':').collect();
+    let kind = match parts.as_slice() {
+        ["execution", machine, name] => TargetKind::SfnExecution {
+            state_machine: sfn_name("state machine name", machine)?,
+            name: sfn_name("execution name", name)?,
+        },
+        ["express", machine, name, id] => TargetKind::SfnExpressExecution {
+            state_machine: sfn_name("state machine name", machine)?,
+            name: sfn_name("execution name", name)?,
+            id: sfn_name("execution id", id)?,
+        },
+        ["mapRun", machine_and_label, id] => {
+            let (machine, label) = machine_and_label.split_once('/').ok_or(ArnError::Field {
+                field: "map run",
+                value: excerpt(machine_and_label),
+                rule: "STATE_MACHINE/LABEL",
+            })?;
+            TargetKind::SfnMapRun {
+                state_machine: sfn_name("state machine name", machine)?,
+                label: sfn_name("map run label", label)?,
+                id: sfn_name("map run id", id)?,
+            }
+        }
+        ["stateMachine", machine] => {
+            TargetKind::StateMachine { name: sfn_name("state machine name", machine)?, qualifier: None }
+        }
+        ["stateMachine", machine, qualifier] => TargetKind::StateMachine {
+            name: sfn_name("state machine name", machine)?,
+            qualifier: Some(sfn_qualifier(qualifier)?),
+        },
+        _ => return Err(ArnError::Resource { service: "states", resource: excerpt(resource) }),
+    };
+    Ok(kind)
+}
+
+fn parse_durable_qualifier(value: &str) -> Result<DurableQualifier, ArnError> {
+    match value {
+        "$LATEST" => Ok(DurableQualifier::Latest),
+        "$LATEST.PUBLISHED" => Ok(DurableQualifier::LatestPublished),
+        v if (1..=10).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()) && !v.starts_with('0') => v
+            .parse()
+            .map(DurableQualifier::Version)
+            .map_err(|_| qualifier_error(value)),
+        _ => Err(qualifier_error(value)),
+    }
+}
+
+fn qualifier_error(value: &str) -> ArnError {
+    ArnError::Field {
+        field: "durable execution qualifier",
+        value: excerpt(value),
+        rule: "$LATEST, $LATEST.PUBLISHED or a version number",
+    }
+}
+
+/// A function qualifier outside durable ARNs: `$LATEST`, a version or an alias.
+fn function_qualifier(value: &str) -> Result<String, ArnError> {
+    if value == "$LATEST" || value == "$LATEST.PUBLISHED" {
+        return Ok(value.to_owned());
+    }
+    lambda_name("function qualifier", value, 128)
+}
+
+fn parse_lambda_resource(resource: &str) -> Result<TargetKind, ArnError> {
+    let unsupported = || ArnError::Resource { service: "lambda", resource: excerpt(resource) };
+    let rest = match resource.split_once(':') {
+        Some(("function", rest)) => rest,
+        _ => return Err(unsupported()),
+    };
+    if let Some((function_and_qualifier, execution)) = rest.split_once("/durable-execution/") {
+        let (function, qualifier) = function_and_qualifier.split_once(':').ok_or_else(|| ArnError::Field {
+            field: "durable execution",
+            value: excerpt(function_and_qualifier),
+            rule: "function:NAME:QUALIFIER/durable-execution/NAME/ID",
+        })?;
+        let (name, id) = execution.split_once('/').ok_or_else(|| ArnError::Field {
+            field: "durable execution",
+            value: excerpt(execution),
+            rule: "durable-execution/NAME/ID",
+        })?;
+        return Ok(TargetKind::DurableExecution {
+            function: lambda_name("function name", function, 64)?,
+            qualifier: parse_durable_qualifier(qualifier)?,
+            name: lambda_name("durable execution name", name, 64)?,
+            id: lambda_name("durable execution id", id, MAX_DURABLE_ARN_LEN)?,
+        });
+    }
+    let mut parts = rest.split(':');
+    let name = lambda_name("function name", parts.next().unwrap_or_default(), 64)?;
+    let qualifier = parts.next().map(function_qualifier).transpose()?;
+    if parts.next().is_some() {
+        return Err(unsupported());
+    }
+    Ok(TargetKind::Function { name, qualifier })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SFN: &str = "arn:aws:states:us-east-1:123456789012:execution:orders:run-42";
+    const DURABLE: &str =
+        "arn:aws:lambda:eu-west-1:123456789012:function:checkout:$LATEST/durable-execution/order-7/3f2a9c1e-0b7d";
+
+    fn kind(s: &str) -> &'static str {
+        TargetArn::parse(s).map(|t| t.kind_name()).unwrap_or("invalid")
+    }
+
+    #[test]
+    fn classifies_every_supported_kind() {
+        let table = [
+            (SFN, "sfn-execution"),
+            ("arn:aws-us-gov:states:us-gov-west-1:123456789012:execution:a_b-c:1", "sfn-execution"),
+            (DURABLE, "durable-execution"),
+            (
+                "arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST.PUBLISHED/durable-execution/n/i",
+                "durable-execution",
+            ),
+            ("arn:aws:lambda:us-east-1:123456789012:function:f:12/durable-execution/n/i", "durable-execution"),
+            ("arn:aws:states:us-east-1:123456789012:express:orders:run:0bd3", "sfn-express-execution"),
+            ("arn:aws:states:us-east-1:123456789012:mapRun:orders/fanout:2c9e", "sfn-map-run"),
+            ("arn:aws:states:us-east-1:123456789012:stateMachine:orders", "state-machine"),
+            ("arn:aws:states:us-east-1:123456789012:stateMachine:orders:3", "state-machine"),
+            ("arn:aws:states:us-east-1:123456789012:stateMachine:orders:prod", "state-machine"),
+            ("arn:aws:lambda:us-east-1:123456789012:function:checkout", "function"),
+            ("arn:aws:lambda:us-east-1:123456789012:function:checkout:live", "function"),
+            ("arn:aws-cn:states:cn-north-1:123456789012:execution:m:e", "sfn-execution"),
+            ("arn:aws-iso-b:states:us-isob-east-1:123456789012:execution:m:e", "sfn-execution"),
+            ("arn:aws-eusc:states:eusc-de-east-1:123456789012:execution:m:e", "sfn-execution"),
+        ];
+        for (arn, expected) in table {
+            assert_eq!(kind(arn), expected, "{arn}");
+        }
+    }
+
+    #[test]
+    fn only_executions_are_stoppable() {
+        assert!(TargetArn::parse(SFN).unwrap().not_stoppable_reason().is_none());
+        assert!(TargetArn::parse(DURABLE).unwrap().not_stoppable_reason().is_none());
+        let express = TargetArn::parse("arn:aws:states:us-east-1:123456789012:express:m:e:i").unwrap();
+        assert!(express.not_stoppable_reason().unwrap().contains("express"));
+    }
+
+    #[test]
+    fn exposes_fields_for_policy() {
+        let t = TargetArn::parse(DURABLE).unwrap();
+        assert_eq!(t.partition(), Partition::Aws);
+        assert_eq!(t.region().as_str(), "eu-west-1");
+        assert_eq!(t.account().as_str(), "123456789012");
+        assert_eq!(t.resource_name(), "checkout");
+        assert_eq!(t.service(), Service::Lambda);
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for arn in [
+            SFN,
+            DURABLE,
+            "arn:aws:lambda:us-east-1:123456789012:function:f:7/durable-execution/n/i",
+            "arn:aws:states:us-east-1:123456789012:mapRun:m/l:i",
+            "arn:aws:states:us-east-1:123456789012:express:m:e:i",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:m:alias",
+            "arn:aws:lambda:us-east-1:123456789012:function:f",
+        ] {
+            let parsed = TargetArn::parse(arn).unwrap();
+            assert_eq!(parsed.to_string(), arn);
+            assert_eq!(TargetArn::parse(&parsed.to_string()).unwrap(), parsed);
+        }
+    }
+
+    #[test]
+    fn rejects_hostile_and_malformed_input() {
+        let long_name = format!("arn:aws:states:us-east-1:123456789012:execution:m:{}", "e".repeat(81));
+        let too_long = format!("arn:aws:states:us-east-1:123456789012:execution:m:{}", "e".repeat(3000));
+        let durable_too_long = format!(
+            "arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST/durable-execution/n/{}",
+            "i".repeat(1000)
+        );
+        let table: Vec<(String, &str)> = vec![
+            (String::new(), "empty"),
+            (format!(" {SFN}"), "leading space"),
+            (format!("{SFN} "), "trailing space"),
+            (format!("{SFN}\n"), "trailing newline"),
+            (SFN.replace("orders", "ord\u{0}ers"), "NUL"),
+            (SFN.replace("orders", "ord\u{200b}ers"), "zero-width space"),
+            (SFN.replace("orders", "оrders"), "Cyrillic o"),
+            (SFN.replace("arn:aws:", "arn:ａws:"), "fullwidth a"),
+            (SFN.replace("arn:", "ARN:"), "upper-case prefix"),
+            (SFN.replace("arn:aws:", "arn:AWS:"), "upper-case partition"),
+            (SFN.replace("arn:aws:", "arn:aws-xx:"), "unknown partition"),
+            (SFN.replace("arn:aws:", "arn:aws-cn:"), "partition/region mismatch"),
+            (SFN.replace("us-east-1", "us-gov-west-1"), "gov region in aws partition"),
+            (SFN.replace("us-east-1", "US-EAST-1"), "upper-case region"),
+            (SFN.replace("us-east-1", "useast1"), "malformed region"),
+            (SFN.replace("123456789012", "12345678901"), "11-digit account"),
+            (SFN.replace("123456789012", "1234567890123"), "13-digit account"),
+            (SFN.replace("123456789012", "12345678901a"), "letter in account"),
+            (SFN.replace(":states:", ":ecs:"), "other service"),
+            (SFN.replace(":states:", ":State:"), "service case"),
+            (SFN.replace(":execution:", ":Execution:"), "resource type case"),
+            (SFN.replace(":execution:", ":activity:"), "activity"),
+            (format!("{SFN}:extra"), "extra field"),
+            (SFN.replace("orders", "ord/ers"), "slash in machine name"),
+            (SFN.replace("orders", "ord%2Fers"), "encoded slash"),
+            (SFN.replace("orders", "ord*"), "wildcard"),
+            (SFN.replace("run-42", ""), "empty execution name"),
+            (long_name, "81-char name"),
+            (too_long, "over 2048"),
+            (durable_too_long, "durable over 1024"),
+            (DURABLE.replace("$LATEST", "$latest"), "qualifier case"),
+            (DURABLE.replace("$LATEST", "007"), "leading zero version"),
+            (DURABLE.replace("$LATEST", "live"), "alias qualifier on durable"),
+            (DURABLE.replace(":$LATEST", ""), "durable without qualifier"),
+            (DURABLE.replace("/3f2a9c1e-0b7d", ""), "durable without id"),
+            (DURABLE.replace("/3f2a9c1e-0b7d", "/a/b"), "durable with extra segment"),
+            (DURABLE.replace("order-7", "order.7"), "dot in durable name"),
+            (DURABLE.replace("checkout", "check.out"), "dot in function name"),
+            (format!("{DURABLE}\u{202e}"), "bidi override"),
+            ("arn:aws:states:us-east-1:123456789012".to_owned(), "no resource"),
+            ("arn:aws:states".to_owned(), "truncated"),
+            ("states:us-east-1:123456789012:execution:m:e".to_owned(), "no arn prefix"),
+            ("arn:aws:lambda:us-east-1:123456789012:layer:l:1".to_owned(), "lambda layer"),
+            ("arn:aws:lambda:us-east-1:123456789012:function:f:1:2".to_owned(), "two qualifiers"),
+        ];
+        for (input, case) in table {
+            assert!(TargetArn::parse(&input).is_err(), "accepted {case}: {input:?}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field_and_escape_input() {
+        let err = TargetArn::parse(&SFN.replace("123456789012", "1234")).unwrap_err();
+        assert_eq!(err.to_string(), "account \"1234\" is not a 12-digit account id");
+        let err = TargetArn::parse("arn:aws:states:us-east-1:123456789012:execution:m\u{7}:e").unwrap_err();
+        assert!(matches!(err, ArnError::Character { position: 49 }), "{err}");
+        let err = TargetArn::parse(&format!("arn:{}:states:us-east-1:1:execution:m:e", "x".repeat(200))).unwrap_err();
+        assert!(err.to_string().len() < 200, "excerpt is bounded: {err}");
+    }
+}

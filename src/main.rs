@@ -1,0 +1,38 @@
+//! The Lambda binary: configuration, clients and policy are built once, then the runtime loop starts.
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::value::RawValue;
+use stop_gateway::aws::audit_bus::{AuditBus, AuditPublisher};
+use stop_gateway::aws::durable::DurableAdapter;
+use stop_gateway::aws::sfn::SfnAdapter;
+use stop_gateway::aws::{Regional, load_sdk_config};
+use stop_gateway::config::Config;
+use stop_gateway::handler::{App, handle};
+use stop_gateway::service::Gateway;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    stop_gateway::logging::init();
+    let config = Config::from_env().inspect_err(|err| tracing::error!("configuration error: {err}"))?;
+    let sdk = load_sdk_config().await;
+
+    let sfn_conf = aws_sdk_sfn::config::Builder::from(&sdk);
+    let sfn = Regional::new(&config.region, move |region: &str| {
+        aws_sdk_sfn::Client::from_conf(sfn_conf.clone().region(aws_config::Region::new(region.to_owned())).build())
+    });
+    let lambda_conf = aws_sdk_lambda::config::Builder::from(&sdk);
+    let lambda = Regional::new(&config.region, move |region: &str| {
+        aws_sdk_lambda::Client::from_conf(lambda_conf.clone().region(aws_config::Region::new(region.to_owned())).build())
+    });
+    let bus = config
+        .audit_bus
+        .clone()
+        .map(|bus| AuditBus::new(aws_sdk_eventbridge::Client::new(&sdk), bus, config.audit_source.clone()));
+
+    let app = App {
+        gateway: Gateway::new(config.policy, SfnAdapter::new(sfn), DurableAdapter::new(lambda)),
+        sink: AuditPublisher::new(bus),
+    };
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| handle(app, event))).await
+}

@@ -1,0 +1,388 @@
+//! The policy document (TOML or JSON) and its translation into the domain [`Policy`].
+//!
+//! Parsed once at start-up. Every error names the exact field, as a path such as
+//! `rules[1] (id "oncall").targets.accounts[0]`, so a broken deployment says what to fix. See
+//! `policy.example.toml` for an annotated example.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+
+use crate::domain::arn::{AccountId, Partition, Region};
+use crate::domain::policy::{
+    CallerMatch, Effect, ErrorCodeRule, Field, Glob, Policy, PrincipalPattern, ReasonRule, Rule, TargetMatch,
+};
+use crate::domain::request::OrgId;
+use crate::domain::text::{ErrorCode, MAX_REASON_BYTES};
+
+/// Error code used when neither the request nor the policy names one.
+pub const DEFAULT_ERROR_CODE: &str = "StopGateway.Stopped";
+/// Longest reason pattern accepted; keeps regex compilation and matching cheap.
+const MAX_PATTERN_LEN: usize = 512;
+
+/// A policy document that could not be used, with the path of the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct PolicyError {
+    /// Where (`rules[0] (id "x").targets.names`), or `document` for syntax errors.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The document's syntax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// TOML (`[[rules]]` tables; comments allowed).
+    Toml,
+    /// JSON (compact enough for an environment variable).
+    Json,
+}
+
+impl Format {
+    /// JSON when the text starts with `{`, TOML otherwise.
+    pub fn sniff(text: &str) -> Format {
+        if text.trim_start().starts_with('{') { Format::Json } else { Format::Toml }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyDoc {
+    version: u32,
+    #[serde(default)]
+    dry_run: bool,
+    default_error_code: Option<String>,
+    #[serde(default)]
+    rules: Vec<RuleDoc>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum EffectDoc {
+    Allow,
+    Deny,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleDoc {
+    id: String,
+    effect: EffectDoc,
+    #[allow(dead_code)] // for people reading the document; not used in decisions
+    description: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+    callers: CallersDoc,
+    targets: TargetsDoc,
+    reason: Option<ReasonDoc>,
+    error_codes: Option<ErrorCodesDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallersDoc {
+    principals: Option<Vec<String>>,
+    accounts: Option<Vec<String>>,
+    org_ids: Option<Vec<String>>,
+    sources: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetsDoc {
+    services: Vec<String>,
+    partitions: Vec<String>,
+    accounts: Vec<String>,
+    regions: Vec<String>,
+    names: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonDoc {
+    min_length: Option<usize>,
+    max_length: Option<usize>,
+    pattern: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ErrorCodesDoc {
+    #[serde(default)]
+    allowed: Vec<String>,
+    default: Option<String>,
+}
+
+/// Parses and validates a policy document.
+pub fn parse_policy(text: &str, format: Format) -> Result<Policy, PolicyError> {
+    let doc: PolicyDoc = match format {
+        Format::Json => {
+            let de = &mut serde_json::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(de).map_err(|e| syntax(e.path().to_string(), e.inner().to_string()))?
+        }
+        Format::Toml => {
+            let de = toml::Deserializer::parse(text).map_err(|e| syntax(String::new(), e.message().to_owned()))?;
+            serde_path_to_error::deserialize(de).map_err(|e| syntax(e.path().to_string(), e.inner().message().to_owned()))?
+        }
+    };
+    if doc.version != 1 {
+        return Err(PolicyError { path: "version".into(), message: format!("unsupported version {} (expected 1)", doc.version) });
+    }
+    let default_code = match &doc.default_error_code {
+        Some(code) => ErrorCode::parse(code).map_err(|e| at("default_error_code", e))?,
+        None => ErrorCode::parse(DEFAULT_ERROR_CODE).map_err(|e| at("default_error_code", e))?,
+    };
+    let mut ids = HashSet::new();
+    let mut rules = Vec::with_capacity(doc.rules.len());
+    for (i, rule) in doc.rules.into_iter().enumerate() {
+        let path = format!("rules[{i}] (id {:?})", rule.id);
+        if !ids.insert(rule.id.clone()) {
+            return Err(at(format!("{path}.id"), "duplicate rule id"));
+        }
+        rules.push(parse_rule(rule, &path, &default_code)?);
+    }
+    if !rules.iter().any(|r| r.effect == Effect::Allow) {
+        return Err(at("rules", "the policy has no allow rule, so it would deny every request"));
+    }
+    Ok(Policy { dry_run: doc.dry_run, rules })
+}
+
+fn syntax(path: String, message: String) -> PolicyError {
+    let path = if path.is_empty() || path == "." { "document".to_owned() } else { path };
+    PolicyError { path, message }
+}
+
+fn at(path: impl Into<String>, message: impl ToString) -> PolicyError {
+    PolicyError { path: path.into(), message: message.to_string() }
+}
+
+fn parse_rule(doc: RuleDoc, path: &str, default_code: &ErrorCode) -> Result<Rule, PolicyError> {
+    let id_ok = (1..=64).contains(&doc.id.len())
+        && doc.id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !id_ok {
+        return Err(at(format!("{path}.id"), "use 1-64 characters from A-Z a-z 0-9 . _ -"));
+    }
+    let effect = match doc.effect {
+        EffectDoc::Allow => Effect::Allow,
+        EffectDoc::Deny => Effect::Deny,
+    };
+    if effect == Effect::Deny && (doc.reason.is_some() || doc.error_codes.is_some() || doc.dry_run) {
+        return Err(at(path, "reason, error_codes and dry_run only apply to allow rules"));
+    }
+    Ok(Rule {
+        id: doc.id,
+        effect,
+        dry_run: doc.dry_run,
+        callers: parse_callers(doc.callers, &format!("{path}.callers"))?,
+        targets: parse_targets(doc.targets, &format!("{path}.targets"))?,
+        reason: doc.reason.map(|r| parse_reason(r, &format!("{path}.reason"))).transpose()?.unwrap_or_default(),
+        error_codes: parse_error_codes(doc.error_codes, &format!("{path}.error_codes"), default_code)?,
+    })
+}
+
+/// A whole-field selector: `["*"]` or exact values, each checked by `valid`.
+fn field<E: ToString>(values: &[String], path: &str, valid: impl Fn(&str) -> Result<(), E>) -> Result<Field, PolicyError> {
+    match values {
+        [] => Err(at(path, "list at least one value, or \"*\" for any")),
+        [only] if only == "*" => Ok(Field::Any),
+        _ => {
+            for (i, v) in values.iter().enumerate() {
+                if v == "*" {
+                    return Err(at(format!("{path}[{i}]"), "\"*\" must be the only value"));
+                }
+                valid(v).map_err(|e| at(format!("{path}[{i}]"), e))?;
+            }
+            Ok(Field::OneOf(values.to_vec()))
+        }
+    }
+}
+
+fn globs(values: &[String], path: &str) -> Result<Vec<Glob>, PolicyError> {
+    if values.is_empty() {
+        return Err(at(path, "list at least one value, or \"*\" for any"));
+    }
+    values.iter().enumerate().map(|(i, v)| Glob::new(v).map_err(|e| at(format!("{path}[{i}]"), e))).collect()
+}
+
+fn account(v: &str) -> Result<(), String> {
+    AccountId::parse(v).map(drop).map_err(|e| e.to_string())
+}
+
+fn partition(v: &str) -> Result<(), String> {
+    Partition::parse(v).map(drop).ok_or_else(|| format!("unknown partition {v:?}"))
+}
+
+fn principal(v: &str, path: &str) -> Result<PrincipalPattern, PolicyError> {
+    if v == "*" {
+        let any = Glob::new("*").map_err(|e| at(path, e))?;
+        return Ok(PrincipalPattern { partition: Field::Any, service: Field::Any, account: Field::Any, resource: any });
+    }
+    let fields: Vec<&str> = v.splitn(6, ':').collect();
+    let ["arn", p, service, "", acct, resource] = fields.as_slice() else {
+        return Err(at(path, "expected \"*\" or arn:PARTITION:(iam|sts)::ACCOUNT:RESOURCE (each field exact or \"*\")"));
+    };
+    let one = |value: &str, check: &dyn Fn(&str) -> Result<(), String>| -> Result<Field, PolicyError> {
+        field(&[value.to_owned()], path, check)
+    };
+    Ok(PrincipalPattern {
+        partition: one(p, &partition)?,
+        service: one(service, &|s| if matches!(s, "iam" | "sts") { Ok(()) } else { Err(format!("service {s:?} is not iam or sts")) })?,
+        account: one(acct, &account)?,
+        resource: Glob::new(resource).map_err(|e| at(path, e))?,
+    })
+}
+
+fn parse_callers(doc: CallersDoc, path: &str) -> Result<CallerMatch, PolicyError> {
+    if doc.principals.is_none() && doc.accounts.is_none() && doc.org_ids.is_none() && doc.sources.is_none() {
+        return Err(at(path, "set at least one of principals, accounts, org_ids, sources (use accounts = [\"*\"] for anyone)"));
+    }
+    let principals = doc
+        .principals
+        .map(|list| {
+            if list.is_empty() {
+                return Err(at(format!("{path}.principals"), "list at least one principal"));
+            }
+            list.iter().enumerate().map(|(i, v)| principal(v, &format!("{path}.principals[{i}]"))).collect()
+        })
+        .transpose()?;
+    Ok(CallerMatch {
+        principals,
+        accounts: doc.accounts.map(|a| field(&a, &format!("{path}.accounts"), account)).transpose()?,
+        org_ids: doc
+            .org_ids
+            .map(|o| field(&o, &format!("{path}.org_ids"), |v| OrgId::parse(v).map(drop).ok_or("not an organization id (o-…)")))
+            .transpose()?,
+        sources: doc.sources.map(|s| globs(&s, &format!("{path}.sources"))).transpose()?,
+    })
+}
+
+fn parse_targets(doc: TargetsDoc, path: &str) -> Result<TargetMatch, PolicyError> {
+    Ok(TargetMatch {
+        services: field(&doc.services, &format!("{path}.services"), |s| {
+            if matches!(s, "states" | "lambda") { Ok(()) } else { Err(format!("service {s:?} is not states or lambda")) }
+        })?,
+        partitions: field(&doc.partitions, &format!("{path}.partitions"), partition)?,
+        accounts: field(&doc.accounts, &format!("{path}.accounts"), account)?,
+        regions: field(&doc.regions, &format!("{path}.regions"), |r| Region::parse(r).map(drop).map_err(|e| e.to_string()))?,
+        names: globs(&doc.names, &format!("{path}.names"))?,
+    })
+}
+
+fn parse_reason(doc: ReasonDoc, path: &str) -> Result<ReasonRule, PolicyError> {
+    let min_chars = doc.min_length.unwrap_or(1);
+    if min_chars == 0 {
+        return Err(at(format!("{path}.min_length"), "must be at least 1 (a reason is always required)"));
+    }
+    if let Some(max) = doc.max_length {
+        if max < min_chars || max > MAX_REASON_BYTES {
+            return Err(at(format!("{path}.max_length"), format!("must be between min_length ({min_chars}) and {MAX_REASON_BYTES}")));
+        }
+    }
+    let pattern = doc
+        .pattern
+        .map(|p| {
+            if p.len() > MAX_PATTERN_LEN {
+                return Err(at(format!("{path}.pattern"), format!("longer than {MAX_PATTERN_LEN} characters")));
+            }
+            regex_lite::Regex::new(&p).map_err(|e| at(format!("{path}.pattern"), e))
+        })
+        .transpose()?;
+    Ok(ReasonRule { min_chars, max_chars: doc.max_length, pattern })
+}
+
+fn parse_error_codes(doc: Option<ErrorCodesDoc>, path: &str, policy_default: &ErrorCode) -> Result<ErrorCodeRule, PolicyError> {
+    let Some(doc) = doc else {
+        return Ok(ErrorCodeRule { allowed: vec![], default: policy_default.clone() });
+    };
+    let default = match doc.default {
+        Some(code) => ErrorCode::parse(&code).map_err(|e| at(format!("{path}.default"), e))?,
+        None => policy_default.clone(),
+    };
+    let mut allowed = Vec::with_capacity(doc.allowed.len());
+    for (i, code) in doc.allowed.iter().enumerate() {
+        // A glob over codes: the code alphabet plus `*`.
+        ErrorCode::parse(&code.replace('*', "x")).map_err(|e| at(format!("{path}.allowed[{i}]"), e))?;
+        allowed.push(Glob::new(code).map_err(|e| at(format!("{path}.allowed[{i}]"), e))?);
+    }
+    Ok(ErrorCodeRule { allowed, default })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../policy.example.toml");
+
+    const MINIMAL: &str = r#"
+version = 1
+[[rules]]
+id = "r"
+effect = "allow"
+[rules.callers]
+accounts = ["111122223333"]
+[rules.targets]
+services = ["*"]
+partitions = ["aws"]
+accounts = ["111122223333"]
+regions = ["*"]
+names = ["*"]
+"#;
+
+    fn error(text: &str) -> String {
+        parse_policy(text, Format::sniff(text)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_committed_example_parses() {
+        let policy = parse_policy(EXAMPLE, Format::Toml).unwrap();
+        assert!(policy.rules.len() >= 3);
+    }
+
+    #[test]
+    fn json_and_toml_mean_the_same() {
+        let json = r#"{"version":1,"rules":[{"id":"r","effect":"allow","callers":{"accounts":["111122223333"]},
+            "targets":{"services":["*"],"partitions":["aws"],"accounts":["111122223333"],"regions":["*"],"names":["*"]}}]}"#;
+        let a = parse_policy(json, Format::sniff(json)).unwrap();
+        let b = parse_policy(MINIMAL, Format::sniff(MINIMAL)).unwrap();
+        assert_eq!(a.rules[0].targets, b.rules[0].targets);
+        assert_eq!(a.rules[0].callers, b.rules[0].callers);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let table = [
+            (MINIMAL.replace("names = [\"*\"]", ""), "rules[0].targets: missing field `names`"),
+            (MINIMAL.replace("[\"111122223333\"]\nregions", "[\"1234\"]\nregions"), "rules[0] (id \"r\").targets.accounts[0]: account \"1234\" is not a 12-digit account id"),
+            (MINIMAL.replace("partitions = [\"aws\"]", "partitions = [\"aws\", \"*\"]"), "rules[0] (id \"r\").targets.partitions[1]: \"*\" must be the only value"),
+            (MINIMAL.replace("partitions = [\"aws\"]", "partitions = []"), "rules[0] (id \"r\").targets.partitions: list at least one value"),
+            (MINIMAL.replace("effect = \"allow\"", "effect = \"permit\""), "rules[0].effect: unknown variant `permit`"),
+            (MINIMAL.replace("version = 1", "version = 2"), "version: unsupported version 2"),
+            (MINIMAL.replace("[rules.callers]\naccounts = [\"111122223333\"]", "[rules.callers]"), "rules[0] (id \"r\").callers: set at least one of"),
+            (MINIMAL.replace("effect = \"allow\"", "effect = \"deny\""), "rules: the policy has no allow rule"),
+            (format!("{MINIMAL}\n[rules.reason]\npattern = \"([\"\n"), "rules[0] (id \"r\").reason.pattern:"),
+            (format!("{MINIMAL}\n[rules.error_codes]\ndefault = \"bad code\"\n"), "rules[0] (id \"r\").error_codes.default: error code"),
+            (format!("{MINIMAL}\n[rules.callers2]\n"), "rules[0].callers2: unknown field `callers2`"),
+            (format!("{MINIMAL}{}", MINIMAL.replace("version = 1", "")), "rules[1].id: duplicate rule id"),
+            ("version = ".to_owned(), "document:"),
+        ];
+        for (text, expected) in table {
+            let err = error(&text);
+            assert!(err.starts_with(expected) || err.contains(expected), "expected {expected:?}, got {err:?}");
+        }
+    }
+
+    #[test]
+    fn principal_patterns_are_field_wise() {
+        let text = MINIMAL.replace(
+            "accounts = [\"111122223333\"]\n[rules.targets]",
+            "principals = [\"arn:aws:sts::111122223333:assumed-role/OnCall/*\", \"arn:*:iam::*:user/ops-*\"]\n[rules.targets]",
+        );
+        let policy = parse_policy(&text, Format::Toml).unwrap();
+        let principals = policy.rules[0].callers.principals.as_ref().unwrap();
+        assert_eq!(principals[1].partition, Field::Any);
+        assert_eq!(principals[1].resource.as_str(), "user/ops-*");
+        let bad = MINIMAL.replace("accounts = [\"111122223333\"]\n[rules.targets]", "principals = [\"arn:aws:sts:us-east-1:111122223333:x\"]\n[rules.targets]");
+        assert!(error(&bad).contains("principals[0]"), "{}", error(&bad));
+    }
+}
