@@ -363,7 +363,7 @@ names = ["*"]
             (format!("{MINIMAL}\n[rules.reason]\npattern = \"([\"\n"), "rules[0] (id \"r\").reason.pattern:"),
             (format!("{MINIMAL}\n[rules.error_codes]\ndefault = \"bad code\"\n"), "rules[0] (id \"r\").error_codes.default: error code"),
             (format!("{MINIMAL}\n[rules.callers2]\n"), "rules[0].callers2: unknown field `callers2`"),
-            (format!("{MINIMAL}{}", MINIMAL.replace("version = 1", "")), "rules[1].id: duplicate rule id"),
+            (format!("{MINIMAL}{}", MINIMAL.replace("version = 1", "")), "rules[1] (id \"r\").id: duplicate rule id"),
             ("version = ".to_owned(), "document:"),
         ];
         for (text, expected) in table {
