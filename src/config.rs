@@ -75,7 +75,8 @@ impl Config {
                 } else {
                     return Err(invalid("POLICY_FILE", format!("{path}: name a .toml or .json file")));
                 };
-                let text = std::fs::read_to_string(&path).map_err(|e| invalid("POLICY_FILE", format!("{path}: {e}")))?;
+                let text =
+                    std::fs::read_to_string(&path).map_err(|e| invalid("POLICY_FILE", format!("{path}: {e}")))?;
                 ("POLICY_FILE", text, format)
             }
             (None, None) => return Err(invalid("POLICY", "set POLICY (the document) or POLICY_FILE (its path)")),
@@ -84,8 +85,14 @@ impl Config {
         policy.dry_run |= parse_bool("DRY_RUN", get("DRY_RUN"))?;
         let audit_bus = get("AUDIT_EVENT_BUS").map(|bus| validate_bus(&bus).map(|()| bus)).transpose()?;
         let audit_source = get("AUDIT_EVENT_SOURCE").unwrap_or_else(|| DEFAULT_AUDIT_SOURCE.to_owned());
-        if audit_source.starts_with("aws.") || audit_source.len() > 256 || !audit_source.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(invalid("AUDIT_EVENT_SOURCE", "use up to 256 printable ASCII characters not starting with \"aws.\""));
+        if audit_source.starts_with("aws.")
+            || audit_source.len() > 256
+            || !audit_source.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(invalid(
+                "AUDIT_EVENT_SOURCE",
+                "use up to 256 printable ASCII characters not starting with \"aws.\"",
+            ));
         }
         Ok(Config { policy, region, audit_bus, audit_source })
     }
@@ -129,8 +136,13 @@ mod tests {
 
     #[test]
     fn reads_a_complete_environment() {
-        let c = config(&[("AWS_REGION", "us-east-1"), ("POLICY", POLICY), ("AUDIT_EVENT_BUS", "audit"), ("DRY_RUN", "true")])
-            .unwrap();
+        let c = config(&[
+            ("AWS_REGION", "us-east-1"),
+            ("POLICY", POLICY),
+            ("AUDIT_EVENT_BUS", "audit"),
+            ("DRY_RUN", "true"),
+        ])
+        .unwrap();
         assert_eq!(c.region, "us-east-1");
         assert_eq!(c.audit_bus.as_deref(), Some("audit"));
         assert_eq!(c.audit_source, DEFAULT_AUDIT_SOURCE);
@@ -149,13 +161,22 @@ mod tests {
         let table: Vec<(Vec<(&str, &str)>, &str)> = vec![
             (vec![("POLICY", POLICY)], "AWS_REGION is not set"),
             (vec![("AWS_REGION", "us-east-1")], "POLICY: set POLICY"),
-            (vec![("AWS_REGION", "us-east-1"), ("POLICY", POLICY), ("POLICY_FILE", "p.toml")], "POLICY: set POLICY or POLICY_FILE, not both"),
-            (vec![("AWS_REGION", "us-east-1"), ("POLICY_FILE", "p.yaml")], "POLICY_FILE: p.yaml: name a .toml or .json file"),
+            (
+                vec![("AWS_REGION", "us-east-1"), ("POLICY", POLICY), ("POLICY_FILE", "p.toml")],
+                "POLICY: set POLICY or POLICY_FILE, not both",
+            ),
+            (
+                vec![("AWS_REGION", "us-east-1"), ("POLICY_FILE", "p.yaml")],
+                "POLICY_FILE: p.yaml: name a .toml or .json file",
+            ),
             (vec![("AWS_REGION", "us-east-1"), ("POLICY_FILE", "missing.toml")], "POLICY_FILE: missing.toml:"),
             (vec![("AWS_REGION", "us-east-1"), ("POLICY", "{\"version\":1}")], "POLICY: invalid policy at rules:"),
             (vec![("AWS_REGION", "us-east-1"), ("POLICY", POLICY), ("DRY_RUN", "yes")], "DRY_RUN: \"yes\" is not"),
             (vec![("AWS_REGION", "us-east-1"), ("POLICY", POLICY), ("AUDIT_EVENT_BUS", "bad bus")], "AUDIT_EVENT_BUS:"),
-            (vec![("AWS_REGION", "us-east-1"), ("POLICY", POLICY), ("AUDIT_EVENT_SOURCE", "aws.fake")], "AUDIT_EVENT_SOURCE:"),
+            (
+                vec![("AWS_REGION", "us-east-1"), ("POLICY", POLICY), ("AUDIT_EVENT_SOURCE", "aws.fake")],
+                "AUDIT_EVENT_SOURCE:",
+            ),
         ];
         for (vars, expected) in table {
             let err = config(&vars).unwrap_err().to_string();

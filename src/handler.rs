@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use chrono::{SecondsFormat, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use serde_json::{Value, json};
 use serde_json::value::RawValue;
+use serde_json::{Value, json};
 
 use crate::aws::error_chain;
 use crate::domain::audit::{AuditCaller, AuditDecision, AuditEvent, AuditSink, AuditTarget, SCHEMA_VERSION, bounded};
@@ -95,11 +95,9 @@ pub async fn handle<S: AuditSink>(app: &App<S>, event: LambdaEvent<Box<RawValue>
     let decision = decision.as_ref();
     match &result {
         Ok(outcome) => Ok(inbound::respond(reply, 200, success_body(outcome, &facts, &audit_id, dry_run, decision))),
-        Err(err) if err.is_retryable() && source == SourceKind::EventBridge => Err(RetryableFailure {
-            code: err.code(),
-            message: err.to_string(),
-            audit_id,
-        }),
+        Err(err) if err.is_retryable() && source == SourceKind::EventBridge => {
+            Err(RetryableFailure { code: err.code(), message: err.to_string(), audit_id })
+        }
         Err(err) => Ok(inbound::respond(reply, err.http_status(), failure_body(err, &audit_id, decision))),
     }
 }
@@ -152,7 +150,8 @@ fn audit_caller(caller: &Caller) -> AuditCaller {
 }
 
 fn audit_target(facts: &Facts) -> AuditTarget {
-    let kind = facts.target.as_deref().and_then(|t| crate::domain::arn::TargetArn::parse(t).ok()).map(|t| t.kind_name());
+    let kind =
+        facts.target.as_deref().and_then(|t| crate::domain::arn::TargetArn::parse(t).ok()).map(|t| t.kind_name());
     AuditTarget { arn: facts.target.as_deref().map(bounded), kind }
 }
 

@@ -180,8 +180,9 @@ fn from_eventbridge(event: EventBridgeEvent<Value>, facts: &mut Facts) -> Result
 
 fn from_rest_api(event: ApiGatewayProxyRequest, facts: &mut Facts) -> Result<StopRequest, StopError> {
     let identity = &event.request_context.identity;
-    // REST APIs report the caller's organization only through fields the typed struct does not model.
-    facts.caller = iam_caller(identity.user_arn.as_deref(), identity.account_id.as_deref(), None)?.into();
+    // The typed struct does not model `principalOrgId`; it arrives among the other identity fields.
+    let org = identity.other.get("principalOrgId").and_then(Value::as_str);
+    facts.caller = iam_caller(identity.user_arn.as_deref(), identity.account_id.as_deref(), org)?.into();
     let path = event.path.as_deref().or(event.resource.as_deref()).unwrap_or_default();
     let http = HttpParts {
         method: event.http_method.as_str(),
@@ -228,16 +229,15 @@ fn from_function_url(event: LambdaFunctionUrlRequest, facts: &mut Facts) -> Resu
 
 /// The IAM identity API Gateway or Lambda verified. Absent or unusable → 401: the route must use `AWS_IAM`.
 fn iam_caller(user_arn: Option<&str>, account: Option<&str>, org: Option<&str>) -> Result<Caller, StopError> {
-    const NO_IDENTITY: &str =
-        "no IAM identity in the request context: call a route that uses AWS_IAM authorization, signing the request with SigV4";
+    const NO_IDENTITY: &str = "no IAM identity in the request context: call a route that uses AWS_IAM authorization, signing the request with SigV4";
     let (Some(user_arn), Some(account)) = (user_arn.filter(|s| !s.is_empty()), account.filter(|s| !s.is_empty()))
     else {
         return Err(StopError::Unauthenticated(NO_IDENTITY.to_owned()));
     };
     let principal = PrincipalArn::parse(user_arn)
         .map_err(|err| StopError::Unauthenticated(format!("unusable IAM identity: principal {err}")))?;
-    let account = AccountId::parse(account)
-        .map_err(|err| StopError::Unauthenticated(format!("unusable IAM identity: {err}")))?;
+    let account =
+        AccountId::parse(account).map_err(|err| StopError::Unauthenticated(format!("unusable IAM identity: {err}")))?;
     if principal.account() != &account {
         return Err(StopError::Unauthenticated("unusable IAM identity: principal and account disagree".to_owned()));
     }
@@ -284,17 +284,20 @@ fn from_http(http: HttpParts<'_>, facts: &mut Facts, source: SourceKind) -> Resu
         return Err(StopError::PayloadTooLarge { len: bytes.len(), limit: MAX_BODY_BYTES });
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(StopError::InvalidRequest(
-            "empty body: send {\"targetArn\": …, \"reason\": …} as JSON".to_owned(),
-        ));
+        return Err(StopError::InvalidRequest("empty body: send {\"targetArn\": …, \"reason\": …} as JSON".to_owned()));
     }
-    let body: StopBody = serde_json::from_slice(bytes)
-        .map_err(|err| StopError::InvalidRequest(format!("invalid JSON body: {err}")))?;
+    let body: StopBody =
+        serde_json::from_slice(bytes).map_err(|err| StopError::InvalidRequest(format!("invalid JSON body: {err}")))?;
     let caller = facts.caller.clone().ok_or_else(|| StopError::Unauthenticated("no IAM identity".to_owned()))?;
     build_request(body, caller, source, facts)
 }
 
-fn build_request(body: StopBody, caller: Caller, source: SourceKind, facts: &mut Facts) -> Result<StopRequest, StopError> {
+fn build_request(
+    body: StopBody,
+    caller: Caller,
+    source: SourceKind,
+    facts: &mut Facts,
+) -> Result<StopRequest, StopError> {
     facts.target.clone_from(&body.target_arn);
     facts.reason.clone_from(&body.reason);
     facts.error_code.clone_from(&body.error);

@@ -8,7 +8,15 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
 
 /// Crates whose TRACE output contains payloads or headers.
-const CAPPED: &[&str] = &["lambda_runtime", "lambda_runtime_api_client", "aws_smithy_runtime", "aws_smithy_http_client", "hyper", "h2", "rustls"];
+const CAPPED: &[&str] = &[
+    "lambda_runtime",
+    "lambda_runtime_api_client",
+    "aws_smithy_runtime",
+    "aws_smithy_http_client",
+    "hyper",
+    "h2",
+    "rustls",
+];
 
 /// Builds the filter from the two level variables (`AWS_LAMBDA_LOG_LEVEL` wins).
 pub fn filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> EnvFilter {
@@ -40,11 +48,8 @@ pub fn init() {
     let filter = filter(lambda_level.as_deref(), rust_log.as_deref());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).without_time();
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let installed = if json {
-        builder.json().with_current_span(false).try_init()
-    } else {
-        builder.with_ansi(false).try_init()
-    };
+    let installed =
+        if json { builder.json().with_current_span(false).try_init() } else { builder.with_ansi(false).try_init() };
     if let Err(err) = installed {
         eprintln!("logging already initialised: {err}");
     }

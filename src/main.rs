@@ -22,7 +22,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     });
     let lambda_conf = aws_sdk_lambda::config::Builder::from(&sdk);
     let lambda = Regional::new(&config.region, move |region: &str| {
-        aws_sdk_lambda::Client::from_conf(lambda_conf.clone().region(aws_config::Region::new(region.to_owned())).build())
+        aws_sdk_lambda::Client::from_conf(
+            lambda_conf.clone().region(aws_config::Region::new(region.to_owned())).build(),
+        )
     });
     let bus = config
         .audit_bus

@@ -123,11 +123,15 @@ pub fn parse_policy(text: &str, format: Format) -> Result<Policy, PolicyError> {
         }
         Format::Toml => {
             let de = toml::Deserializer::parse(text).map_err(|e| syntax(String::new(), e.message().to_owned()))?;
-            serde_path_to_error::deserialize(de).map_err(|e| syntax(e.path().to_string(), e.inner().message().to_owned()))?
+            serde_path_to_error::deserialize(de)
+                .map_err(|e| syntax(e.path().to_string(), e.inner().message().to_owned()))?
         }
     };
     if doc.version != 1 {
-        return Err(PolicyError { path: "version".into(), message: format!("unsupported version {} (expected 1)", doc.version) });
+        return Err(PolicyError {
+            path: "version".into(),
+            message: format!("unsupported version {} (expected 1)", doc.version),
+        });
     }
     let default_code = match &doc.default_error_code {
         Some(code) => ErrorCode::parse(code).map_err(|e| at("default_error_code", e))?,
@@ -182,7 +186,11 @@ fn parse_rule(doc: RuleDoc, path: &str, default_code: &ErrorCode) -> Result<Rule
 }
 
 /// A whole-field selector: `["*"]` or exact values, each checked by `valid`.
-fn field<E: ToString>(values: &[String], path: &str, valid: impl Fn(&str) -> Result<(), E>) -> Result<Field, PolicyError> {
+fn field<E: ToString>(
+    values: &[String],
+    path: &str,
+    valid: impl Fn(&str) -> Result<(), E>,
+) -> Result<Field, PolicyError> {
     match values {
         [] => Err(at(path, "list at least one value, or \"*\" for any")),
         [only] if only == "*" => Ok(Field::Any),
@@ -220,14 +228,19 @@ fn principal(v: &str, path: &str) -> Result<PrincipalPattern, PolicyError> {
     }
     let fields: Vec<&str> = v.splitn(6, ':').collect();
     let ["arn", p, service, "", acct, resource] = fields.as_slice() else {
-        return Err(at(path, "expected \"*\" or arn:PARTITION:(iam|sts)::ACCOUNT:RESOURCE (each field exact or \"*\")"));
+        return Err(at(
+            path,
+            "expected \"*\" or arn:PARTITION:(iam|sts)::ACCOUNT:RESOURCE (each field exact or \"*\")",
+        ));
     };
     let one = |value: &str, check: &dyn Fn(&str) -> Result<(), String>| -> Result<Field, PolicyError> {
         field(&[value.to_owned()], path, check)
     };
     Ok(PrincipalPattern {
         partition: one(p, &partition)?,
-        service: one(service, &|s| if matches!(s, "iam" | "sts") { Ok(()) } else { Err(format!("service {s:?} is not iam or sts")) })?,
+        service: one(service, &|s| {
+            if matches!(s, "iam" | "sts") { Ok(()) } else { Err(format!("service {s:?} is not iam or sts")) }
+        })?,
         account: one(acct, &account)?,
         resource: Glob::new(resource).map_err(|e| at(path, e))?,
     })
@@ -235,7 +248,10 @@ fn principal(v: &str, path: &str) -> Result<PrincipalPattern, PolicyError> {
 
 fn parse_callers(doc: CallersDoc, path: &str) -> Result<CallerMatch, PolicyError> {
     if doc.principals.is_none() && doc.accounts.is_none() && doc.org_ids.is_none() && doc.sources.is_none() {
-        return Err(at(path, "set at least one of principals, accounts, org_ids, sources (use accounts = [\"*\"] for anyone)"));
+        return Err(at(
+            path,
+            "set at least one of principals, accounts, org_ids, sources (use accounts = [\"*\"] for anyone)",
+        ));
     }
     let principals = doc
         .principals
@@ -251,7 +267,11 @@ fn parse_callers(doc: CallersDoc, path: &str) -> Result<CallerMatch, PolicyError
         accounts: doc.accounts.map(|a| field(&a, &format!("{path}.accounts"), account)).transpose()?,
         org_ids: doc
             .org_ids
-            .map(|o| field(&o, &format!("{path}.org_ids"), |v| OrgId::parse(v).map(drop).ok_or("not an organization id (o-…)")))
+            .map(|o| {
+                field(&o, &format!("{path}.org_ids"), |v| {
+                    OrgId::parse(v).map(drop).ok_or("not an organization id (o-…)")
+                })
+            })
             .transpose()?,
         sources: doc.sources.map(|s| globs(&s, &format!("{path}.sources"))).transpose()?,
     })
@@ -260,11 +280,17 @@ fn parse_callers(doc: CallersDoc, path: &str) -> Result<CallerMatch, PolicyError
 fn parse_targets(doc: TargetsDoc, path: &str) -> Result<TargetMatch, PolicyError> {
     Ok(TargetMatch {
         services: field(&doc.services, &format!("{path}.services"), |s| {
-            if matches!(s, "states" | "lambda") { Ok(()) } else { Err(format!("service {s:?} is not states or lambda")) }
+            if matches!(s, "states" | "lambda") {
+                Ok(())
+            } else {
+                Err(format!("service {s:?} is not states or lambda"))
+            }
         })?,
         partitions: field(&doc.partitions, &format!("{path}.partitions"), partition)?,
         accounts: field(&doc.accounts, &format!("{path}.accounts"), account)?,
-        regions: field(&doc.regions, &format!("{path}.regions"), |r| Region::parse(r).map(drop).map_err(|e| e.to_string()))?,
+        regions: field(&doc.regions, &format!("{path}.regions"), |r| {
+            Region::parse(r).map(drop).map_err(|e| e.to_string())
+        })?,
         names: globs(&doc.names, &format!("{path}.names"))?,
     })
 }
@@ -274,10 +300,11 @@ fn parse_reason(doc: ReasonDoc, path: &str) -> Result<ReasonRule, PolicyError> {
     if min_chars == 0 {
         return Err(at(format!("{path}.min_length"), "must be at least 1 (a reason is always required)"));
     }
-    if let Some(max) = doc.max_length {
-        if max < min_chars || max > MAX_REASON_BYTES {
-            return Err(at(format!("{path}.max_length"), format!("must be between min_length ({min_chars}) and {MAX_REASON_BYTES}")));
-        }
+    if let Some(max) = doc.max_length.filter(|&max| max < min_chars || max > MAX_REASON_BYTES) {
+        return Err(at(
+            format!("{path}.max_length"),
+            format!("{max} is out of range: must be between min_length ({min_chars}) and {MAX_REASON_BYTES}"),
+        ));
     }
     let pattern = doc
         .pattern
@@ -291,7 +318,11 @@ fn parse_reason(doc: ReasonDoc, path: &str) -> Result<ReasonRule, PolicyError> {
     Ok(ReasonRule { min_chars, max_chars: doc.max_length, pattern })
 }
 
-fn parse_error_codes(doc: Option<ErrorCodesDoc>, path: &str, policy_default: &ErrorCode) -> Result<ErrorCodeRule, PolicyError> {
+fn parse_error_codes(
+    doc: Option<ErrorCodesDoc>,
+    path: &str,
+    policy_default: &ErrorCode,
+) -> Result<ErrorCodeRule, PolicyError> {
     let Some(doc) = doc else {
         return Ok(ErrorCodeRule { allowed: vec![], default: policy_default.clone() });
     };
@@ -353,15 +384,30 @@ names = ["*"]
     fn errors_name_the_field() {
         let table = [
             (MINIMAL.replace("names = [\"*\"]", ""), "rules[0].targets: missing field `names`"),
-            (MINIMAL.replace("[\"111122223333\"]\nregions", "[\"1234\"]\nregions"), "rules[0] (id \"r\").targets.accounts[0]: account \"1234\" is not a 12-digit account id"),
-            (MINIMAL.replace("partitions = [\"aws\"]", "partitions = [\"aws\", \"*\"]"), "rules[0] (id \"r\").targets.partitions[1]: \"*\" must be the only value"),
-            (MINIMAL.replace("partitions = [\"aws\"]", "partitions = []"), "rules[0] (id \"r\").targets.partitions: list at least one value"),
+            (
+                MINIMAL.replace("[\"111122223333\"]\nregions", "[\"1234\"]\nregions"),
+                "rules[0] (id \"r\").targets.accounts[0]: account \"1234\" is not a 12-digit account id",
+            ),
+            (
+                MINIMAL.replace("partitions = [\"aws\"]", "partitions = [\"aws\", \"*\"]"),
+                "rules[0] (id \"r\").targets.partitions[1]: \"*\" must be the only value",
+            ),
+            (
+                MINIMAL.replace("partitions = [\"aws\"]", "partitions = []"),
+                "rules[0] (id \"r\").targets.partitions: list at least one value",
+            ),
             (MINIMAL.replace("effect = \"allow\"", "effect = \"permit\""), "rules[0].effect: unknown variant `permit`"),
             (MINIMAL.replace("version = 1", "version = 2"), "version: unsupported version 2"),
-            (MINIMAL.replace("[rules.callers]\naccounts = [\"111122223333\"]", "[rules.callers]"), "rules[0] (id \"r\").callers: set at least one of"),
+            (
+                MINIMAL.replace("[rules.callers]\naccounts = [\"111122223333\"]", "[rules.callers]"),
+                "rules[0] (id \"r\").callers: set at least one of",
+            ),
             (MINIMAL.replace("effect = \"allow\"", "effect = \"deny\""), "rules: the policy has no allow rule"),
             (format!("{MINIMAL}\n[rules.reason]\npattern = \"([\"\n"), "rules[0] (id \"r\").reason.pattern:"),
-            (format!("{MINIMAL}\n[rules.error_codes]\ndefault = \"bad code\"\n"), "rules[0] (id \"r\").error_codes.default: error code"),
+            (
+                format!("{MINIMAL}\n[rules.error_codes]\ndefault = \"bad code\"\n"),
+                "rules[0] (id \"r\").error_codes.default: error code",
+            ),
             (format!("{MINIMAL}\n[rules.callers2]\n"), "rules[0].callers2: unknown field `callers2`"),
             (format!("{MINIMAL}{}", MINIMAL.replace("version = 1", "")), "rules[1] (id \"r\").id: duplicate rule id"),
             ("version = ".to_owned(), "document:"),
@@ -382,7 +428,10 @@ names = ["*"]
         let principals = policy.rules[0].callers.principals.as_ref().unwrap();
         assert_eq!(principals[1].partition, Field::Any);
         assert_eq!(principals[1].resource.as_str(), "user/ops-*");
-        let bad = MINIMAL.replace("accounts = [\"111122223333\"]\n[rules.targets]", "principals = [\"arn:aws:sts:us-east-1:111122223333:x\"]\n[rules.targets]");
+        let bad = MINIMAL.replace(
+            "accounts = [\"111122223333\"]\n[rules.targets]",
+            "principals = [\"arn:aws:sts:us-east-1:111122223333:x\"]\n[rules.targets]",
+        );
         assert!(error(&bad).contains("principals[0]"), "{}", error(&bad));
     }
 }

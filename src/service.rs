@@ -72,7 +72,12 @@ impl Gateway {
         Handled { decision, error_code: Some(error_code), dry_run, result }
     }
 
-    async fn ensure_stopped(&self, target: &TargetArn, text: &StopText<'_>, dry_run: bool) -> Result<Outcome, StopError> {
+    async fn ensure_stopped(
+        &self,
+        target: &TargetArn,
+        text: &StopText<'_>,
+        dry_run: bool,
+    ) -> Result<Outcome, StopError> {
         let before = self.describe(target).await?;
         if !before.stoppable {
             return Ok(Outcome::AlreadyFinished { status: before.status });

@@ -38,9 +38,9 @@ impl AuditBus {
             .build();
         match self.client.put_events().entries(entry).send().await {
             // PutEvents answers 200 even when entries fail; the per-entry error is the truth.
-            Ok(out) if out.failed_entry_count() == 0 => Delivery::Delivered {
-                event_id: out.entries().first().and_then(|e| e.event_id()).map(str::to_owned),
-            },
+            Ok(out) if out.failed_entry_count() == 0 => {
+                Delivery::Delivered { event_id: out.entries().first().and_then(|e| e.event_id()).map(str::to_owned) }
+            }
             Ok(out) => {
                 let entry = out.entries().first();
                 Delivery::Failed {

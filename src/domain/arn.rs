@@ -101,14 +101,8 @@ impl Region {
         let (number, names) = labels.split_last().ok_or_else(bad)?;
         let number_ok = (1..=2).contains(&number.len()) && number.bytes().all(|b| b.is_ascii_digit());
         let names_ok = names.len() >= 2
-            && names
-                .iter()
-                .all(|l| (2..=10).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_lowercase()));
-        if number_ok && names_ok {
-            Ok(Region(s.to_owned()))
-        } else {
-            Err(bad())
-        }
+            && names.iter().all(|l| (2..=10).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_lowercase()));
+        if number_ok && names_ok { Ok(Region(s.to_owned())) } else { Err(bad()) }
     }
 
     /// The region name.
@@ -268,7 +262,9 @@ pub enum ArnError {
         max: usize,
     },
     /// A byte outside printable ASCII (whitespace, control characters, non-ASCII look-alikes).
-    #[error("target ARN has a character that is not printable ASCII at byte {position} (no whitespace, control or non-ASCII characters are allowed)")]
+    #[error(
+        "target ARN has a character that is not printable ASCII at byte {position} (no whitespace, control or non-ASCII characters are allowed)"
+    )]
     Character {
         /// Byte offset of the first offending character.
         position: usize,
@@ -277,7 +273,9 @@ pub enum ArnError {
     #[error("target is not an ARN of the form arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE")]
     NotAnArn,
     /// Unknown partition.
-    #[error("unknown partition {0} (expected one of aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-eusc)")]
+    #[error(
+        "unknown partition {0} (expected one of aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-eusc)"
+    )]
     Partition(String),
     /// Malformed region.
     #[error("malformed region {0}")]
@@ -339,14 +337,9 @@ impl TargetArn {
             return Err(ArnError::Character { position });
         }
         let mut fields = s.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-        ) else {
+        let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) =
+            (fields.next(), fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
+        else {
             return Err(ArnError::NotAnArn);
         };
         let partition = Partition::parse(partition).ok_or_else(|| ArnError::Partition(excerpt(partition)))?;
@@ -430,9 +423,9 @@ impl TargetArn {
             TargetKind::SfnExpressExecution { .. } => Some(
                 "express executions cannot be stopped: Step Functions has no stop API for them; they end by their own timeout (at most 5 minutes)",
             ),
-            TargetKind::SfnMapRun { .. } => Some(
-                "map runs cannot be stopped directly: stop the parent execution that started the Distributed Map",
-            ),
+            TargetKind::SfnMapRun { .. } => {
+                Some("map runs cannot be stopped directly: stop the parent execution that started the Distributed Map")
+            }
             TargetKind::StateMachine { .. } => Some(
                 "a state machine is not an execution: name one execution ARN (stopping every execution of a state machine is not supported yet)",
             ),
@@ -486,7 +479,8 @@ fn sfn_name(field: &'static str, value: &str) -> Result<String, ArnError> {
 
 /// Lambda names and durable execution names/ids: `[A-Za-z0-9_-]`, bounded length.
 fn lambda_name(field: &'static str, value: &str, max: usize) -> Result<String, ArnError> {
-    let ok = (1..=max).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let ok =
+        (1..=max).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Ok(value.to_owned())
     } else {
@@ -547,10 +541,9 @@ fn parse_durable_qualifier(value: &str) -> Result<DurableQualifier, ArnError> {
     match value {
         "$LATEST" => Ok(DurableQualifier::Latest),
         "$LATEST.PUBLISHED" => Ok(DurableQualifier::LatestPublished),
-        v if (1..=10).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()) && !v.starts_with('0') => v
-            .parse()
-            .map(DurableQualifier::Version)
-            .map_err(|_| qualifier_error(value)),
+        v if (1..=10).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()) && !v.starts_with('0') => {
+            v.parse().map(DurableQualifier::Version).map_err(|_| qualifier_error(value))
+        }
         _ => Err(qualifier_error(value)),
     }
 }

@@ -233,9 +233,18 @@ mod tests {
     fn cause_names_reason_caller_and_audit_id_within_the_limit() {
         let code = ErrorCode::parse("Ops.Stop").unwrap();
         let reason = Reason::parse("OPS-1 runaway", crate::domain::text::Overflow::Reject).unwrap();
-        let text = StopText { error_code: &code, reason: &reason, caller: "arn:aws:iam::111122223333:user/a", source: "apigw-http", audit_id: "a-1", rule_id: "r" };
+        let text = StopText {
+            error_code: &code,
+            reason: &reason,
+            caller: "arn:aws:iam::111122223333:user/a",
+            source: "apigw-http",
+            audit_id: "a-1",
+            rule_id: "r",
+        };
         let cause = text.cause();
-        assert!(cause.starts_with("OPS-1 runaway\n\n[stop-gateway] requested by arn:aws:iam::111122223333:user/a via apigw-http"));
+        assert!(cause.starts_with(
+            "OPS-1 runaway\n\n[stop-gateway] requested by arn:aws:iam::111122223333:user/a via apigw-http"
+        ));
         assert!(cause.ends_with("audit id a-1"));
         let long = Reason::parse(&"é".repeat(20_000), crate::domain::text::Overflow::Truncate).unwrap();
         let huge_caller = "c".repeat(40_000);

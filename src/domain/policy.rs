@@ -364,10 +364,7 @@ impl Policy {
             },
             None => Decision::Deny {
                 rule_id: None,
-                rationale: format!(
-                    "no allow rule matches {caller} for {}; denied by default",
-                    describe_target(target)
-                ),
+                rationale: format!("no allow rule matches {caller} for {}; denied by default", describe_target(target)),
             },
         }
     }
@@ -455,7 +452,12 @@ mod tests {
             rules: vec![
                 strict,
                 rule("alarms-orders", Effect::Allow, alarms(), targets(&["orders-*"])),
-                rule("protect-ledger", Effect::Deny, CallerMatch { accounts: Some(Field::Any), ..Default::default() }, targets(&["orders-ledger"])),
+                rule(
+                    "protect-ledger",
+                    Effect::Deny,
+                    CallerMatch { accounts: Some(Field::Any), ..Default::default() },
+                    targets(&["orders-ledger"]),
+                ),
             ],
         }
     }
@@ -468,10 +470,28 @@ mod tests {
         let other_account = iam("arn:aws:sts::999999999999:assumed-role/OnCall/alice", None);
         let alarm = events("com.example.alarms", "111122223333");
         let spoof = events("com.example.alarms.evil", "111122223333");
-        let table: Vec<(&str, &Caller, &str, &str, Option<&str>, &str, Option<&str>)> = vec![
+        // (case, caller, state machine, reason, error code, expected effect, expected rule)
+        type Row<'a> = (&'a str, &'a Caller, &'a str, &'a str, Option<&'a str>, &'a str, Option<&'a str>);
+        let table: Vec<Row> = vec![
             ("on-call with ticket", &alice, "orders-api", "OPS-123 runaway", None, "allow", Some("oncall-orders")),
-            ("on-call allowed code", &alice, "orders-api", "OPS-123 runaway", Some("Ops.Runaway"), "allow", Some("oncall-orders")),
-            ("on-call code outside list", &alice, "orders-api", "OPS-123 runaway", Some("Other.Code"), "deny", Some("oncall-orders")),
+            (
+                "on-call allowed code",
+                &alice,
+                "orders-api",
+                "OPS-123 runaway",
+                Some("Ops.Runaway"),
+                "allow",
+                Some("oncall-orders"),
+            ),
+            (
+                "on-call code outside list",
+                &alice,
+                "orders-api",
+                "OPS-123 runaway",
+                Some("Other.Code"),
+                "deny",
+                Some("oncall-orders"),
+            ),
             ("on-call without ticket", &alice, "orders-api", "runaway loop again", None, "deny", Some("oncall-orders")),
             ("on-call short reason", &alice, "orders-api", "OPS-1", None, "deny", Some("oncall-orders")),
             ("role name glob is whole-segment", &mallory, "orders-api", "OPS-123 runaway", None, "deny", None),
@@ -481,7 +501,15 @@ mod tests {
             ("deny wins over allow", &alice, "orders-ledger", "OPS-123 runaway", None, "deny", Some("protect-ledger")),
             ("alarm source", &alarm, "orders-api", "alarm fired", None, "allow", Some("alarms-orders")),
             ("look-alike source", &spoof, "orders-api", "alarm fired", None, "deny", None),
-            ("IAM caller never matches a sources rule", &alice, "orders-api", "no ticket here", None, "deny", Some("oncall-orders")),
+            (
+                "IAM caller never matches a sources rule",
+                &alice,
+                "orders-api",
+                "no ticket here",
+                None,
+                "deny",
+                Some("oncall-orders"),
+            ),
         ];
         for (case, caller, name, reason, code, effect, rule_id) in table {
             let d = decide(&policy, caller, &target(name), reason, code);

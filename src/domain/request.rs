@@ -61,14 +61,9 @@ impl PrincipalArn {
             return Err(ArnError::Character { position });
         }
         let mut fields = s.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some(service @ ("iam" | "sts")), Some(""), Some(account), Some(resource)) = (
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-        ) else {
+        let (Some("arn"), Some(partition), Some(service @ ("iam" | "sts")), Some(""), Some(account), Some(resource)) =
+            (fields.next(), fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
+        else {
             return Err(ArnError::NotAnArn);
         };
         if resource.is_empty() {

@@ -47,7 +47,9 @@ pub enum ReasonError {
         len: usize,
     },
     /// A control character (other than newline or tab) or an invisible formatting character.
-    #[error("reason contains the disallowed character U+{code:04X} at byte {position} (control, zero-width and bidirectional-override characters are not allowed)")]
+    #[error(
+        "reason contains the disallowed character U+{code:04X} at byte {position} (control, zero-width and bidirectional-override characters are not allowed)"
+    )]
     Character {
         /// The code point.
         code: u32,
@@ -69,9 +71,8 @@ impl Reason {
         if text.is_empty() {
             return Err(ReasonError::Empty);
         }
-        if let Some((position, c)) = text
-            .char_indices()
-            .find(|&(_, c)| (c.is_control() && c != '\n' && c != '\t') || is_invisible_format(c))
+        if let Some((position, c)) =
+            text.char_indices().find(|&(_, c)| (c.is_control() && c != '\n' && c != '\t') || is_invisible_format(c))
         {
             return Err(ReasonError::Character { code: u32::from(c), position });
         }
@@ -130,11 +131,7 @@ impl ErrorCode {
     pub fn parse(raw: &str) -> Result<ErrorCode, ErrorCodeError> {
         let ok = (1..=MAX_ERROR_CODE_LEN).contains(&raw.len())
             && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'));
-        if ok {
-            Ok(ErrorCode(raw.to_owned()))
-        } else {
-            Err(ErrorCodeError { value: super::arn::excerpt(raw) })
-        }
+        if ok { Ok(ErrorCode(raw.to_owned())) } else { Err(ErrorCodeError { value: super::arn::excerpt(raw) }) }
     }
 
     /// The code.

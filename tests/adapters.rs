@@ -1,0 +1,271 @@
+//! Adapters: every documented error of DescribeExecution, StopExecution, GetDurableExecution and
+//! StopDurableExecution, plus unmodelled HTTP failures and a real connection failure, mapped to an outcome.
+
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a clear failure
+
+mod support;
+
+use aws_sdk_lambda::operation::get_durable_execution::GetDurableExecutionError;
+use aws_sdk_lambda::operation::stop_durable_execution::{StopDurableExecutionError, StopDurableExecutionOutput};
+use aws_sdk_lambda::types::error as lambda_err;
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
+use aws_sdk_sfn::operation::stop_execution::{StopExecutionError, StopExecutionOutput};
+use aws_sdk_sfn::types::error as sfn_err;
+use aws_smithy_mocks::mock;
+use aws_smithy_runtime_api::http::{Response, StatusCode};
+use aws_smithy_types::DateTime;
+use aws_smithy_types::body::SdkBody;
+use stop_gateway::aws::Regional;
+use stop_gateway::aws::durable::DurableAdapter;
+use stop_gateway::aws::sfn::SfnAdapter;
+use stop_gateway::domain::arn::TargetArn;
+use stop_gateway::domain::outcome::{StopError, StopText};
+use stop_gateway::domain::text::{ErrorCode, Overflow, Reason};
+use support::{lambda_client, running_durable, running_sfn, sfn_client};
+
+const SFN: &str = "arn:aws:states:us-east-1:111122223333:execution:orders-api:run-1";
+const DURABLE: &str = "arn:aws:lambda:us-east-1:111122223333:function:checkout:$LATEST/durable-execution/o-1/abc";
+
+/// An error to inject and the (code, retryable) outcome it must map to.
+type Case<E> = (fn() -> E, (&'static str, bool));
+
+fn sfn_adapter(client: aws_sdk_sfn::Client) -> SfnAdapter {
+    SfnAdapter::new(Regional::new("us-east-1", move |_: &str| client.clone()))
+}
+
+fn durable_adapter(client: aws_sdk_lambda::Client) -> DurableAdapter {
+    DurableAdapter::new(Regional::new("us-east-1", move |_: &str| client.clone()))
+}
+
+fn outcome(err: &StopError) -> (&'static str, bool) {
+    (err.code(), err.is_retryable())
+}
+
+async fn with_text<T>(f: impl AsyncFnOnce(&StopText<'_>) -> T) -> T {
+    let code = ErrorCode::parse("Ops.Stop").unwrap();
+    let reason = Reason::parse("OPS-1 because", Overflow::Reject).unwrap();
+    let text = StopText {
+        error_code: &code,
+        reason: &reason,
+        caller: "caller",
+        source: "apigw-http",
+        audit_id: "a",
+        rule_id: "r",
+    };
+    f(&text).await
+}
+
+fn http(status: u16, error_type: Option<&str>) -> Response {
+    let mut response = Response::new(StatusCode::try_from(status).unwrap(), SdkBody::from("{}"));
+    if let Some(t) = error_type {
+        response.headers_mut().insert("x-amzn-errortype", t.to_owned());
+    }
+    response
+}
+
+#[tokio::test]
+async fn describe_execution_errors_map_to_outcomes() {
+    let target = TargetArn::parse(SFN).unwrap();
+    let cases: Vec<Case<DescribeExecutionError>> = vec![
+        (
+            || DescribeExecutionError::ExecutionDoesNotExist(sfn_err::ExecutionDoesNotExist::builder().build()),
+            ("not_found", false),
+        ),
+        (|| DescribeExecutionError::InvalidArn(sfn_err::InvalidArn::builder().build()), ("invalid_request", false)),
+        (
+            || DescribeExecutionError::KmsAccessDeniedException(sfn_err::KmsAccessDeniedException::builder().build()),
+            ("upstream_error", false),
+        ),
+        (
+            || DescribeExecutionError::KmsInvalidStateException(sfn_err::KmsInvalidStateException::builder().build()),
+            ("upstream_error", false),
+        ),
+        (
+            || DescribeExecutionError::KmsThrottlingException(sfn_err::KmsThrottlingException::builder().build()),
+            ("throttled", true),
+        ),
+    ];
+    for (error, expected) in cases {
+        let label = format!("{:?}", error());
+        let rule = mock!(aws_sdk_sfn::Client::describe_execution)
+            .match_requests(|r| r.execution_arn() == Some(SFN))
+            .then_error(error);
+        let err = sfn_adapter(sfn_client(&[&rule])).describe(&target).await.unwrap_err();
+        assert_eq!(outcome(&err), expected, "{label}");
+        assert_eq!(rule.num_calls(), 1, "{label}");
+    }
+}
+
+#[tokio::test]
+async fn stop_execution_errors_map_to_outcomes() {
+    let target = TargetArn::parse(SFN).unwrap();
+    let cases: Vec<Case<StopExecutionError>> = vec![
+        (
+            || StopExecutionError::ExecutionDoesNotExist(sfn_err::ExecutionDoesNotExist::builder().build()),
+            ("not_found", false),
+        ),
+        (|| StopExecutionError::InvalidArn(sfn_err::InvalidArn::builder().build()), ("invalid_request", false)),
+        (
+            || StopExecutionError::ValidationException(sfn_err::ValidationException::builder().build()),
+            ("invalid_request", false),
+        ),
+        (
+            || StopExecutionError::KmsAccessDeniedException(sfn_err::KmsAccessDeniedException::builder().build()),
+            ("upstream_error", false),
+        ),
+        (
+            || StopExecutionError::KmsInvalidStateException(sfn_err::KmsInvalidStateException::builder().build()),
+            ("upstream_error", false),
+        ),
+        (
+            || StopExecutionError::KmsThrottlingException(sfn_err::KmsThrottlingException::builder().build()),
+            ("throttled", true),
+        ),
+    ];
+    for (error, expected) in cases {
+        let label = format!("{:?}", error());
+        let rule = mock!(aws_sdk_sfn::Client::stop_execution).then_error(error);
+        let err = with_text(async |t| sfn_adapter(sfn_client(&[&rule])).stop(&target, t).await).await.unwrap_err();
+        assert_eq!(outcome(&err), expected, "{label}");
+        assert_eq!(rule.num_calls(), 1, "{label}");
+    }
+}
+
+#[tokio::test]
+async fn durable_errors_map_to_outcomes() {
+    let target = TargetArn::parse(DURABLE).unwrap();
+    macro_rules! cases {
+        ($error:ident) => {
+            vec![
+                (
+                    || {
+                        $error::InvalidParameterValueException(
+                            lambda_err::InvalidParameterValueException::builder().build(),
+                        )
+                    },
+                    ("invalid_request", false),
+                ),
+                (
+                    || $error::ResourceNotFoundException(lambda_err::ResourceNotFoundException::builder().build()),
+                    ("not_found", false),
+                ),
+                (
+                    || $error::TooManyRequestsException(lambda_err::TooManyRequestsException::builder().build()),
+                    ("throttled", true),
+                ),
+                (
+                    || $error::ServiceException(lambda_err::ServiceException::builder().build()),
+                    ("upstream_error", true),
+                ),
+                (
+                    || $error::KmsAccessDeniedException(lambda_err::KmsAccessDeniedException::builder().build()),
+                    ("upstream_error", false),
+                ),
+                (
+                    || $error::KmsDisabledException(lambda_err::KmsDisabledException::builder().build()),
+                    ("upstream_error", false),
+                ),
+                (
+                    || $error::KmsInvalidStateException(lambda_err::KmsInvalidStateException::builder().build()),
+                    ("upstream_error", false),
+                ),
+                (
+                    || $error::KmsNotFoundException(lambda_err::KmsNotFoundException::builder().build()),
+                    ("upstream_error", false),
+                ),
+            ]
+        };
+    }
+    let get_cases: Vec<Case<GetDurableExecutionError>> = cases!(GetDurableExecutionError);
+    for (error, expected) in get_cases {
+        let label = format!("{:?}", error());
+        let rule = mock!(aws_sdk_lambda::Client::get_durable_execution)
+            .match_requests(|r| r.durable_execution_arn() == Some(DURABLE))
+            .then_error(error);
+        let err = durable_adapter(lambda_client(&[&rule])).describe(&target).await.unwrap_err();
+        assert_eq!(outcome(&err), expected, "{label}");
+        assert_eq!(rule.num_calls(), 1, "{label}");
+    }
+    let stop_cases: Vec<Case<StopDurableExecutionError>> = cases!(StopDurableExecutionError);
+    for (error, expected) in stop_cases {
+        let label = format!("{:?}", error());
+        let rule = mock!(aws_sdk_lambda::Client::stop_durable_execution).then_error(error);
+        let err =
+            with_text(async |t| durable_adapter(lambda_client(&[&rule])).stop(&target, t).await).await.unwrap_err();
+        assert_eq!(outcome(&err), expected, "{label}");
+        assert_eq!(rule.num_calls(), 1, "{label}");
+    }
+}
+
+#[tokio::test]
+async fn unmodelled_http_failures_map_by_status_and_code() {
+    let target = TargetArn::parse(SFN).unwrap();
+    let cases = [
+        (500, None, ("upstream_error", true)),
+        (503, None, ("upstream_error", true)),
+        (429, None, ("throttled", true)),
+        (400, Some("ThrottlingException"), ("throttled", true)),
+        (400, Some("AccessDeniedException"), ("upstream_error", false)),
+        (403, None, ("upstream_error", false)),
+    ];
+    for (status, error_type, expected) in cases {
+        let rule = mock!(aws_sdk_sfn::Client::describe_execution).then_http_response(move || http(status, error_type));
+        let err = sfn_adapter(sfn_client(&[&rule])).describe(&target).await.unwrap_err();
+        assert_eq!(outcome(&err), expected, "{status} {error_type:?}");
+        assert!(std::error::Error::source(&err).is_some(), "the SDK error is kept as the source");
+    }
+}
+
+#[tokio::test]
+async fn a_connection_failure_is_a_retryable_upstream_error() {
+    // A real client against a port nothing listens on: the transport fails, not a mock.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let conf = aws_sdk_sfn::Config::builder()
+        .behavior_version(aws_sdk_sfn::config::BehaviorVersion::latest())
+        .region(aws_sdk_sfn::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sfn::config::Credentials::for_tests())
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .retry_config(aws_sdk_sfn::config::retry::RetryConfig::disabled())
+        .build();
+    let adapter = sfn_adapter(aws_sdk_sfn::Client::from_conf(conf));
+    let err = adapter.describe(&TargetArn::parse(SFN).unwrap()).await.unwrap_err();
+    assert_eq!(outcome(&err), ("upstream_error", true));
+}
+
+#[tokio::test]
+async fn successful_calls_report_status_and_stop_time() {
+    let sfn_target = TargetArn::parse(SFN).unwrap();
+    let describe = mock!(aws_sdk_sfn::Client::describe_execution).then_output(|| running_sfn(SFN));
+    let stop = mock!(aws_sdk_sfn::Client::stop_execution)
+        .match_requests(|r| r.error() == Some("Ops.Stop") && r.cause().is_some_and(|c| c.starts_with("OPS-1 because")))
+        .then_output(|| StopExecutionOutput::builder().stop_date(DateTime::from_secs(1_795_230_765)).build().unwrap());
+    let adapter = sfn_adapter(sfn_client(&[&describe, &stop]));
+    let state = adapter.describe(&sfn_target).await.unwrap();
+    assert_eq!((state.status.as_str(), state.stoppable), ("RUNNING", true));
+    let stopped = with_text(async |t| adapter.stop(&sfn_target, t).await).await.unwrap();
+    assert_eq!(stopped.map(|t| t.timestamp()), Some(1_795_230_765));
+
+    let durable_target = TargetArn::parse(DURABLE).unwrap();
+    for (status, stoppable) in [
+        ("RUNNING", true),
+        ("PAUSING", true),
+        ("PAUSED", true),
+        ("SUCCEEDED", false),
+        ("STOPPED", false),
+        ("FAILED", false),
+        ("TIMED_OUT", false),
+    ] {
+        let get = mock!(aws_sdk_lambda::Client::get_durable_execution)
+            .then_output(move || support::durable_status(DURABLE, status));
+        let state = durable_adapter(lambda_client(&[&get])).describe(&durable_target).await.unwrap();
+        assert_eq!((state.status.as_str(), state.stoppable), (status, stoppable));
+    }
+    let get = mock!(aws_sdk_lambda::Client::get_durable_execution).then_output(|| running_durable(DURABLE));
+    // An empty stop reply deserialises to the epoch: it is not taken as proof of a stop.
+    let stop = mock!(aws_sdk_lambda::Client::stop_durable_execution)
+        .then_output(|| StopDurableExecutionOutput::builder().stop_timestamp(DateTime::from_secs(0)).build().unwrap());
+    let adapter = durable_adapter(lambda_client(&[&get, &stop]));
+    assert_eq!(with_text(async |t| adapter.stop(&durable_target, t).await).await.unwrap(), None);
+}

@@ -1,0 +1,234 @@
+//! Wiring: every sample in `events/` through the real handler, with SDK clients mocked, checking the response
+//! shape and status, the single audit record, and what was (or was not) sent to AWS.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a clear failure
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use stop_gateway::domain::audit::{AuditEvent, RecordingSink};
+use stop_gateway::handler::{App, handle};
+use support::{RunningWorld, example_policy};
+
+/// What each sample must produce: HTTP status (`None` for events, which get the plain body), outcome code,
+/// deciding rule, and which stop call it makes.
+struct Expect {
+    status: Option<u16>,
+    outcome: &'static str,
+    rule: Option<&'static str>,
+    stops: Stops,
+}
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum Stops {
+    None,
+    Sfn,
+    Durable,
+}
+
+fn expectations() -> BTreeMap<&'static str, Expect> {
+    let e = |status, outcome, rule, stops| Expect { status, outcome, rule, stops };
+    BTreeMap::from([
+        ("eventbridge-stop-sfn.json", e(None, "stopped", Some("alarm-kill-switch"), Stops::Sfn)),
+        ("eventbridge-dry-run.json", e(None, "dry_run", Some("alarm-kill-switch"), Stops::None)),
+        ("eventbridge-denied-source.json", e(None, "denied", None, Stops::None)),
+        ("eventbridge-other-service.json", e(None, "invalid_request", None, Stops::None)),
+        ("eventbridge-durable-not-allowed.json", e(None, "denied", None, Stops::None)),
+        ("apigw-rest-stop-sfn.json", e(Some(200), "stopped", Some("oncall-orders"), Stops::Sfn)),
+        ("apigw-http-stop-durable.json", e(Some(200), "stopped", Some("oncall-orders"), Stops::Durable)),
+        ("apigw-http-dry-run.json", e(Some(200), "dry_run", Some("oncall-orders"), Stops::None)),
+        ("function-url-stop-sfn.json", e(Some(200), "stopped", Some("oncall-orders"), Stops::Sfn)),
+        ("apigw-http-express-not-stoppable.json", e(Some(409), "not_stoppable", Some("oncall-orders"), Stops::None)),
+        ("apigw-http-bad-arn.json", e(Some(400), "invalid_request", None, Stops::None)),
+        ("apigw-http-missing-reason.json", e(Some(400), "invalid_request", None, Stops::None)),
+        ("apigw-http-no-ticket.json", e(Some(403), "denied", Some("oncall-orders"), Stops::None)),
+        ("apigw-http-no-iam-identity.json", e(Some(401), "unauthenticated", None, Stops::None)),
+        ("apigw-http-caller-in-body.json", e(Some(400), "invalid_request", None, Stops::None)),
+        ("apigw-http-invalid-json.json", e(Some(400), "invalid_request", None, Stops::None)),
+        ("apigw-rest-wrong-route.json", e(Some(404), "route_not_found", None, Stops::None)),
+        ("unknown-shape.json", e(None, "invalid_request", None, Stops::None)),
+    ])
+}
+
+fn context(request_id: &str) -> Context {
+    let mut ctx = Context::default();
+    ctx.request_id = request_id.to_owned();
+    ctx
+}
+
+async fn invoke(payload: &str) -> (Result<Value, String>, Vec<AuditEvent>, RunningWorld) {
+    let world = RunningWorld::new();
+    let app = App { gateway: world.gateway(example_policy()), sink: RecordingSink::default() };
+    let raw: Box<RawValue> = serde_json::from_str(payload).unwrap();
+    let result = handle(&app, LambdaEvent::new(raw, context("req-1"))).await.map_err(|e| e.to_string());
+    let events = app.sink.events();
+    (result, events, world)
+}
+
+/// The JSON body of a response: HTTP shapes carry it as a string in `body`.
+fn body_of(response: &Value, http: bool) -> Value {
+    if http {
+        serde_json::from_str(response["body"].as_str().expect("HTTP responses carry a string body")).unwrap()
+    } else {
+        response.clone()
+    }
+}
+
+#[tokio::test]
+async fn every_sample_event_gets_its_response_and_one_audit_record() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/events");
+    let expectations = expectations();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let expect = expectations.get(name.as_str()).unwrap_or_else(|| panic!("{name}: add an expectation"));
+        seen += 1;
+        let (result, audit, world) = invoke(&std::fs::read_to_string(&path).unwrap()).await;
+        let response = result.unwrap_or_else(|e| panic!("{name}: handled outcomes are not invocation errors: {e}"));
+
+        assert_eq!(audit.len(), 1, "{name}: exactly one audit record");
+        let record = &audit[0];
+        assert_eq!(record.outcome, expect.outcome, "{name}: audit outcome ({:?})", record.message);
+        assert_eq!(record.lambda_request_id, "req-1");
+        assert_eq!(record.schema_version, 1);
+        assert_eq!(record.decision.as_ref().and_then(|d| d.rule_id.as_deref()), expect.rule, "{name}: rule");
+
+        let http = expect.status.is_some();
+        if let Some(status) = expect.status {
+            assert_eq!(response["statusCode"], status, "{name}: status");
+            assert_eq!(response["headers"]["content-type"], "application/json", "{name}: content type");
+        }
+        let body = body_of(&response, http);
+        assert_eq!(body["auditId"], record.audit_id.as_str(), "{name}: response names the audit record");
+        let code = body["outcome"].as_str().or(body["error"]["code"].as_str());
+        assert_eq!(code, Some(expect.outcome), "{name}: body {body}");
+        if body.get("error").is_some() {
+            assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{name}: error message");
+        } else {
+            assert_eq!(body["targetArn"], record.target.arn.as_deref().unwrap(), "{name}");
+            assert_eq!(body["previousStatus"], "RUNNING", "{name}");
+        }
+
+        let sfn_stops = world.sfn_stops.lock().unwrap().len();
+        let durable_stops = world.durable_stops.lock().unwrap().len();
+        let expected = match expect.stops {
+            Stops::None => (0, 0),
+            Stops::Sfn => (1, 0),
+            Stops::Durable => (0, 1),
+        };
+        assert_eq!((sfn_stops, durable_stops), expected, "{name}: stop calls");
+        if expect.stops != Stops::None {
+            assert_eq!(body["stoppedAt"], "2026-11-21T03:12:45.000Z", "{name}");
+            assert_eq!(record.stopped_at.as_deref(), Some("2026-11-21T03:12:45.000Z"), "{name}");
+        }
+    }
+    assert_eq!(seen, expectations.len(), "every expectation has a sample");
+}
+
+#[tokio::test]
+async fn sfn_stop_sends_the_policy_error_code_and_a_cause_naming_caller_and_audit_id() {
+    let payload = include_str!("../events/apigw-rest-stop-sfn.json");
+    let (_, audit, world) = invoke(payload).await;
+    let stops = world.sfn_stops.lock().unwrap();
+    let stop = &stops[0];
+    assert_eq!(stop.execution_arn(), Some("arn:aws:states:us-east-1:111122223333:execution:orders-api:order-run-0042"));
+    assert_eq!(stop.error(), Some("Ops.RetryStorm"));
+    let cause = stop.cause().unwrap();
+    assert!(cause.starts_with("OPS-1234 orders-api retry storm, stopping run 42\n\n[stop-gateway] requested by arn:aws:sts::111122223333:assumed-role/OnCall/alice via apigw-rest"), "{cause}");
+    assert!(cause.ends_with(&format!("audit id {}", audit[0].audit_id)), "{cause}");
+    assert_eq!(world.sfn_describe.num_calls(), 1, "describe first, once");
+}
+
+#[tokio::test]
+async fn durable_stop_sends_an_error_object_pointing_at_the_audit_record() {
+    let payload = include_str!("../events/apigw-http-stop-durable.json");
+    let (_, audit, world) = invoke(payload).await;
+    let stops = world.durable_stops.lock().unwrap();
+    let error = stops[0].error().unwrap();
+    assert_eq!(error.error_type(), Some("Ops.ManualStop"), "the rule's default code");
+    assert_eq!(error.error_message(), Some("OPS-1235 checkout stuck waiting on payment callback"));
+    let data: Value = serde_json::from_str(error.error_data().unwrap()).unwrap();
+    assert_eq!(data["auditId"], audit[0].audit_id.as_str());
+    assert_eq!(data["caller"], "arn:aws:sts::111122223333:assumed-role/OnCall/alice");
+    assert_eq!(data["ruleId"], "oncall-orders");
+    assert_eq!(audit[0].caller.as_ref().unwrap().org_id.as_deref(), Some("o-a1b2c3d4e5"));
+}
+
+#[tokio::test]
+async fn audit_record_keeps_who_what_why_and_decision() {
+    let (_, audit, _) = invoke(include_str!("../events/apigw-http-no-ticket.json")).await;
+    let r = &audit[0];
+    assert_eq!(r.source, "apigw-http");
+    assert_eq!(
+        r.caller.as_ref().unwrap().principal_arn.as_deref(),
+        Some("arn:aws:sts::111122223333:assumed-role/OnCall/alice")
+    );
+    assert_eq!(r.target.kind, Some("sfn-execution"));
+    assert_eq!(r.reason.as_deref(), Some("stopping it because it looks stuck"));
+    let decision = r.decision.as_ref().unwrap();
+    assert_eq!(decision.effect, "deny");
+    assert!(decision.rationale.contains("[A-Z]+-[0-9]+"), "{}", decision.rationale);
+    let json = serde_json::to_value(r).unwrap();
+    for field in [
+        "schemaVersion",
+        "auditId",
+        "time",
+        "lambdaRequestId",
+        "source",
+        "caller",
+        "target",
+        "reason",
+        "errorCode",
+        "decision",
+        "outcome",
+        "previousStatus",
+        "stoppedAt",
+        "dryRun",
+        "durationMs",
+    ] {
+        assert!(json.get(field).is_some(), "audit record has {field}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_shape_names_the_accepted_shapes() {
+    let (result, audit, _) = invoke(include_str!("../events/unknown-shape.json")).await;
+    let message = result.unwrap()["error"]["message"].as_str().unwrap().to_owned();
+    for shape in ["EventBridge", "REST API (v1", "HTTP API (v2)", "function URL"] {
+        assert!(message.contains(shape), "{message}");
+    }
+    assert_eq!(audit[0].source, "unknown");
+}
+
+#[tokio::test]
+async fn non_object_payloads_are_rejected_and_audited() {
+    for payload in ["null", "42", "\"stop\"", "[]", "{}", "{\"detail-type\": 1}"] {
+        let (result, audit, _) = invoke(payload).await;
+        assert_eq!(result.unwrap()["error"]["code"], "invalid_request", "{payload}");
+        assert_eq!(audit.len(), 1, "{payload}");
+    }
+}
+
+#[tokio::test]
+async fn alarm_reasons_are_truncated_but_api_reasons_are_refused() {
+    let long = "x".repeat(40_000);
+    let mut event: Value = serde_json::from_str(include_str!("../events/eventbridge-stop-sfn.json")).unwrap();
+    event["detail"]["reason"] = Value::String(long.clone());
+    let (result, audit, world) = invoke(&event.to_string()).await;
+    assert_eq!(result.unwrap()["outcome"], "stopped");
+    assert!(audit[0].reason_truncated);
+    let cause = world.sfn_stops.lock().unwrap()[0].cause().unwrap().to_owned();
+    assert!(cause.len() <= 32_768 && cause.contains("[truncated by stop-gateway]"));
+
+    let mut event: Value = serde_json::from_str(include_str!("../events/apigw-http-dry-run.json")).unwrap();
+    event["body"] = Value::String(serde_json::json!({"targetArn": "arn:aws:states:us-east-1:111122223333:execution:orders-api:r", "reason": format!("OPS-1 {long}")}).to_string());
+    let (result, _, _) = invoke(&event.to_string()).await;
+    let response = result.unwrap();
+    assert_eq!(response["statusCode"], 400);
+    assert!(response["body"].as_str().unwrap().contains("reason"), "{response}");
+}

@@ -1,0 +1,130 @@
+//! Shared test support: a gateway whose SDK clients are aws-smithy-mocks clients, and the example policy.
+
+#![allow(dead_code)] // each test binary uses a different subset
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test fixtures: a panic is a clear failure
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_lambda::operation::get_durable_execution::GetDurableExecutionOutput;
+use aws_sdk_lambda::operation::stop_durable_execution::{StopDurableExecutionInput, StopDurableExecutionOutput};
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
+use aws_sdk_sfn::operation::stop_execution::{StopExecutionInput, StopExecutionOutput};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_types::DateTime;
+use stop_gateway::aws::Regional;
+use stop_gateway::aws::durable::DurableAdapter;
+use stop_gateway::aws::sfn::SfnAdapter;
+use stop_gateway::domain::policy::Policy;
+use stop_gateway::policy_file::{Format, parse_policy};
+use stop_gateway::service::Gateway;
+
+/// When the mocked executions started.
+pub const STARTED: i64 = 1_795_230_000;
+/// When the mocked stops happen.
+pub const STOPPED: i64 = 1_795_230_765;
+
+/// The committed example policy, which the samples in `events/` are written against.
+pub fn example_policy() -> Policy {
+    parse_policy(include_str!("../../policy.example.toml"), Format::Toml).expect("example policy parses")
+}
+
+/// An SFN client from rules (no retries, so each rule answers exactly the calls made).
+pub fn sfn_client(rules: &[&Rule]) -> aws_sdk_sfn::Client {
+    mock_client!(aws_sdk_sfn, RuleMode::MatchAny, rules, |c| c
+        .retry_config(aws_sdk_sfn::config::retry::RetryConfig::disabled()))
+}
+
+/// A Lambda client from rules (no retries).
+pub fn lambda_client(rules: &[&Rule]) -> aws_sdk_lambda::Client {
+    mock_client!(aws_sdk_lambda, RuleMode::MatchAny, rules, |c| c
+        .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled()))
+}
+
+/// A gateway over the given clients, every region served by the same mock.
+pub fn gateway(policy: Policy, sfn: aws_sdk_sfn::Client, lambda: aws_sdk_lambda::Client) -> Gateway {
+    Gateway::new(
+        policy,
+        SfnAdapter::new(Regional::new("us-east-1", move |_: &str| sfn.clone())),
+        DurableAdapter::new(Regional::new("us-east-1", move |_: &str| lambda.clone())),
+    )
+}
+
+/// Mocks where every execution is running and every stop succeeds, recording what the stops sent.
+pub struct RunningWorld {
+    pub sfn_describe: Rule,
+    pub sfn_stop: Rule,
+    pub durable_get: Rule,
+    pub durable_stop: Rule,
+    pub sfn_stops: Arc<Mutex<Vec<StopExecutionInput>>>,
+    pub durable_stops: Arc<Mutex<Vec<StopDurableExecutionInput>>>,
+}
+
+impl RunningWorld {
+    pub fn new() -> Self {
+        let sfn_stops = Arc::new(Mutex::new(Vec::new()));
+        let durable_stops = Arc::new(Mutex::new(Vec::new()));
+        let record_sfn = sfn_stops.clone();
+        let record_durable = durable_stops.clone();
+        RunningWorld {
+            sfn_describe: mock!(aws_sdk_sfn::Client::describe_execution)
+                .then_compute_output(|input| running_sfn(input.execution_arn().unwrap_or_default())),
+            sfn_stop: mock!(aws_sdk_sfn::Client::stop_execution)
+                .match_requests(move |input| {
+                    record_sfn.lock().unwrap().push(input.clone());
+                    true
+                })
+                .then_output(|| {
+                    StopExecutionOutput::builder().stop_date(DateTime::from_secs(STOPPED)).build().unwrap()
+                }),
+            durable_get: mock!(aws_sdk_lambda::Client::get_durable_execution)
+                .then_compute_output(|input| running_durable(input.durable_execution_arn().unwrap_or_default())),
+            durable_stop: mock!(aws_sdk_lambda::Client::stop_durable_execution)
+                .match_requests(move |input| {
+                    record_durable.lock().unwrap().push(input.clone());
+                    true
+                })
+                .then_output(|| {
+                    StopDurableExecutionOutput::builder().stop_timestamp(DateTime::from_secs(STOPPED)).build().unwrap()
+                }),
+            sfn_stops,
+            durable_stops,
+        }
+    }
+
+    pub fn gateway(&self, policy: Policy) -> Gateway {
+        gateway(
+            policy,
+            sfn_client(&[&self.sfn_describe, &self.sfn_stop]),
+            lambda_client(&[&self.durable_get, &self.durable_stop]),
+        )
+    }
+}
+
+pub fn running_sfn(arn: &str) -> DescribeExecutionOutput {
+    sfn_status(arn, aws_sdk_sfn::types::ExecutionStatus::Running)
+}
+
+pub fn sfn_status(arn: &str, status: aws_sdk_sfn::types::ExecutionStatus) -> DescribeExecutionOutput {
+    DescribeExecutionOutput::builder()
+        .execution_arn(arn)
+        .state_machine_arn("arn:aws:states:us-east-1:111122223333:stateMachine:orders-api")
+        .status(status)
+        .start_date(DateTime::from_secs(STARTED))
+        .build()
+        .unwrap()
+}
+
+pub fn running_durable(arn: &str) -> GetDurableExecutionOutput {
+    durable_status(arn, "RUNNING")
+}
+
+pub fn durable_status(arn: &str, status: &str) -> GetDurableExecutionOutput {
+    GetDurableExecutionOutput::builder()
+        .durable_execution_arn(arn)
+        .durable_execution_name("order-7731")
+        .function_arn("arn:aws:lambda:us-east-1:111122223333:function:checkout")
+        .status(aws_sdk_lambda::types::ExecutionStatus::from(status))
+        .start_timestamp(DateTime::from_secs(STARTED))
+        .build()
+        .unwrap()
+}
