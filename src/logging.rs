@@ -22,6 +22,10 @@ const CAPPED: &[&str] = &[
 pub fn filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> EnvFilter {
     let spec = lambda_level.map(level_name).or(rust_log).unwrap_or("info");
     let mut filter = EnvFilter::builder().with_default_directive(LevelFilter::INFO.into()).parse_lossy(spec);
+    // Only a TRACE request needs capping; adding these directives otherwise would raise the crates to DEBUG.
+    if !spec.to_ascii_lowercase().contains("trace") {
+        return filter;
+    }
     for krate in CAPPED {
         if let Ok(directive) = format!("{krate}=debug").parse() {
             filter = filter.add_directive(directive);
@@ -65,6 +69,8 @@ mod tests {
         assert!(f.contains("trace"), "{f}");
         assert!(f.contains("lambda_runtime=debug"), "{f}");
         assert!(filter(None, Some("warn")).to_string().contains("warn"));
+        let info = filter(Some("INFO"), None).to_string();
+        assert!(!info.contains("debug"), "the default level leaves the SDK at INFO: {info}");
         assert!(filter(Some("FATAL"), None).to_string().contains("error"));
     }
 }
