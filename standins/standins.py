@@ -1,0 +1,944 @@
+#!/usr/bin/env python3
+"""Local AWS stand-ins for stop-gateway's tests (run with <repo>/.venv/bin/python, see setup.sh).
+
+Processes started by `up` (all on 127.0.0.1, free ports):
+  * moto_server                      - Step Functions, EventBridge, SQS (child process, own process group)
+  * durable server                   - AWS's local durable-functions server (aws-durable-execution-sdk-python-
+                                       testing 1.4.0) hosting our own `hold` durable function in-process
+                                       (child process `standins.py _durable-server`, own process group)
+  * moto proxy      (thread in `up`) - forwards everything to moto; records AWSStepFunctions.StopExecution
+                                       bodies (moto does not store error/cause)        -> GET /_recorded
+  * durable adapter (thread in `up`) - speaks the REAL Lambda durable-execution REST API in front of the
+                                       durable server (real ARNs, bare ErrorObject stop body, Statuses=,
+                                       X-Amzn-ErrorType) and records every stop body   -> GET /_recorded
+
+CLI (every helper prints JSON on stdout; failures go to stderr with exit code 1):
+  up --state FILE [--until-stdin-eof]    start all, write FILE (and print it as one line), run until killed
+  down --state FILE                      stop a running `up` and its children
+  sfn-start / sfn-status / sfn-recorded / durable-start / durable-status / durable-list / durable-recorded /
+  events-setup / events-read / reset     (see `standins.py COMMAND --help`)
+"""
+from __future__ import annotations
+
+import argparse
+import atexit
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+HOST = "127.0.0.1"
+ACCOUNT_ID = "123456789012"  # moto's default account; the durable adapter uses it too
+DEFAULT_REGION = "us-east-1"
+DEFAULT_FUNCTION = "stop-gateway-durable-test"
+HEALTH_TIMEOUT = 30.0
+DURABLE_API = "/2025-12-01"
+# The real API's DurableExecutionArn pattern (botocore's Lambda model), anchored.
+REAL_ARN_RE = re.compile(
+    r"arn:([a-zA-Z0-9-]+):lambda:([a-zA-Z0-9-]+):(\d{12}):function:([a-zA-Z0-9_-]+):"
+    r"(\$LATEST(?:\.PUBLISHED)?|[0-9]+)/durable-execution/([a-zA-Z0-9_-]+)/([a-zA-Z0-9_-]+)"
+)
+DUMMY_CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def log(msg: str) -> None:
+    print(f"standins: {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _pdeathsig_preexec():
+    """A preexec_fn that, on Linux, has the kernel SIGTERM the child when `up` dies, even by SIGKILL.
+    prctl is resolved here, in the parent: importing in the forked child is not safe."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return lambda: prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+def http_json(method: str, url: str, body=None, timeout: float = 30.0):
+    """Small JSON HTTP client: returns (status, headers, parsed body or raw text)."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            status, headers, raw = r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        status, headers, raw = e.code, dict(e.headers), e.read()
+    try:
+        return status, headers, json.loads(raw) if raw else None
+    except ValueError:
+        return status, headers, raw.decode(errors="replace")
+
+
+# --------------------------------------------------------------------------------------------------
+# HTTP plumbing shared by the two proxies
+# --------------------------------------------------------------------------------------------------
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "expect", "proxy-connection"}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive for the Rust SDK's pooled connections; we always send Content-Length
+
+    def do_GET(self):  # noqa: N802
+        self.dispatch()
+
+    do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_GET
+
+    def dispatch(self) -> None:  # overridden
+        raise NotImplementedError
+
+    def read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            out = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return out
+                out += self.rfile.read(size)
+                self.rfile.readline()
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def send(self, status: int, body: bytes = b"", headers=()) -> None:
+        self.send_response(status)
+        for k, v in headers:
+            if k.lower() not in HOP_BY_HOP and k.lower() not in ("server", "date"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_json(self, status: int, obj, headers=()) -> None:
+        self.send(status, json.dumps(obj).encode(), [("Content-Type", "application/json"), *headers])
+
+    def upstream(self, method: str, path: str, body: bytes, headers=None):
+        """Forward one request to self.server.upstream ((host, port)); returns (status, headers, body)."""
+        if headers is None:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        conn = http.client.HTTPConnection(*self.server.upstream, timeout=60)
+        try:
+            conn.request(method, path, body=body if body or method in ("POST", "PUT") else None, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.getheaders(), resp.read()
+        finally:
+            conn.close()
+
+    def log_message(self, fmt, *args):  # requests are not worth a line each on stderr
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # listen backlog; the default 5 is small for tests running in parallel
+
+    def __init__(self, handler, upstream):
+        super().__init__((HOST, 0), handler)
+        self.upstream = upstream
+        self.recorded: list[dict] = []
+        self.lock = threading.Lock()
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def record(self, entry: dict) -> None:
+        with self.lock:
+            self.recorded.append(entry)
+
+    def serve_recorded(self, h: _Handler) -> bool:
+        """GET /_recorded lists the recorded stop requests; DELETE /_recorded clears them."""
+        if urllib.parse.urlsplit(h.path).path != "/_recorded" or h.command not in ("GET", "DELETE"):
+            return False
+        with self.lock:
+            out = list(self.recorded)
+            if h.command == "DELETE":
+                self.recorded.clear()
+        h.send_json(200, out)
+        return True
+
+
+def _parse_json(raw: bytes):
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
+# --------------------------------------------------------------------------------------------------
+# Proxy in front of moto: records Step Functions StopExecution bodies
+# --------------------------------------------------------------------------------------------------
+class MotoProxyHandler(_Handler):
+    def dispatch(self) -> None:
+        if self.server.serve_recorded(self):
+            return
+        body = self.read_body()
+        # Host is forwarded unchanged, so URLs moto builds (SQS QueueUrl) point at whichever endpoint the
+        # client used.
+        status, headers, data = self.upstream(self.command, self.path, body)
+        target = self.headers.get("X-Amz-Target", "")
+        if target == "AWSStepFunctions.StopExecution":
+            self.server.record({"time": time.time(), "target": target, "body": _parse_json(body), "status": status})
+        self.send(status, data, headers)
+
+
+# --------------------------------------------------------------------------------------------------
+# Adapter in front of the durable server: real Lambda durable-execution REST API <-> server's own ids
+# --------------------------------------------------------------------------------------------------
+# Error members per the Lambda model: most use "Message", a few "message". Real Lambda puts "User" or
+# "Service" in Type and the exception name in the X-Amzn-ErrorType header, which is what SDKs read.
+_LOWER_MESSAGE = {"InvalidParameterValueException", "TooManyRequestsException"}
+
+
+def aws_error(code: str, message: str, status: int):
+    body = {"Type": "Service" if status >= 500 else "User",
+            ("message" if code in _LOWER_MESSAGE else "Message"): message}
+    return status, [("X-Amzn-ErrorType", code), ("Content-Type", "application/json")], json.dumps(body).encode()
+
+
+def _epoch(value: str) -> float:
+    """A timestamp query value as the SDKs send it (ISO 8601) or epoch seconds."""
+    try:
+        return float(value)
+    except ValueError:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc).timestamp()
+
+
+class DurableAdapterHandler(_Handler):
+    """Translation rules (the server is aws-durable-execution-sdk-python-testing 1.4.0):
+
+    * The server names executions `{uuid}/{invocation uuid}`. The adapter mints the real-form ARN
+      `{FunctionArn (…:function:NAME:$LATEST)}/durable-execution/{ExecutionName}/{first uuid}` for each
+      execution it sees and keeps both directions in a map. A real ARN not in the map -> 404
+      ResourceNotFoundException; a string that is not a real-form ARN -> 400 InvalidParameterValueException.
+    * Stop: the SDKs send the bare ErrorObject as body; the server only reads {"Error": {...}}: wrap it.
+    * List by function: the SDKs send Statuses= (repeatable); the server reads StatusFilter= (first value
+      only) and silently drops every execution when StartedAfter/StartedBefore are ISO 8601 (it expects
+      epoch floats). The adapter fetches the function's executions and filters and pages them itself.
+    * Errors: add X-Amzn-ErrorType (the server sends only {"Type": name, "Message": ...}).
+    * Response field names and epoch-seconds timestamps already match the real API; only ARNs change.
+    """
+
+    def dispatch(self) -> None:
+        if self.server.serve_recorded(self):
+            return
+        url = urllib.parse.urlsplit(self.path)
+        body = self.read_body()
+        try:
+            status, headers, data = self.route(url, body)
+        except Exception as e:  # noqa: BLE001 - report as the service would, keep serving
+            log(f"durable adapter: {self.command} {self.path}: {e!r}")
+            status, headers, data = aws_error("ServiceException", f"stand-in adapter error: {e}", 500)
+        headers = [*headers, ("x-amzn-RequestId", str(uuid.uuid4()))]
+        self.send(status, data, headers)
+
+    # -- routing -------------------------------------------------------------------------------------
+    def route(self, url, body: bytes):
+        path, method = url.path, self.command
+        if path == "/_arns" and method == "GET":  # debugging aid: the real ARN -> server id map
+            with self.server.lock:
+                return 200, [("Content-Type", "application/json")], json.dumps(self.server.real_to_id).encode()
+        if path == "/start-durable-execution" and method == "POST":
+            return self.start(body)
+        prefix = f"{DURABLE_API}/durable-executions/"
+        if path.startswith(prefix):
+            # Split off a trailing action on the RAW path: the ARN is one percent-encoded segment from
+            # the SDKs, but tolerate a client that leaves its '/' unencoded.
+            rest, action = path[len(prefix):], ""
+            for a in ("stop", "history", "state", "checkpoint"):
+                if rest.endswith("/" + a):
+                    rest, action = rest[: -len(a) - 1], a
+            arn = urllib.parse.unquote(rest)
+            if not REAL_ARN_RE.fullmatch(arn):
+                return aws_error("InvalidParameterValueException",
+                                 f"Invalid DurableExecutionArn: {arn!r} is not a durable execution ARN", 400)
+            server_id = self.server.to_server_id(arn)
+            if action == "stop" and method == "POST":
+                return self.stop(arn, server_id, body)
+            if server_id is None:
+                return aws_error("ResourceNotFoundException", f"Durable execution not found: {arn}", 404)
+            new_path = prefix + urllib.parse.quote(server_id, safe="") + (f"/{action}" if action else "")
+            if url.query:
+                new_path += "?" + url.query
+            status, headers, data = self.upstream(method, new_path, body)
+            if status == 200 and action == "" and method == "GET":
+                obj = json.loads(data)
+                obj["DurableExecutionArn"] = arn
+                data = json.dumps(obj).encode()
+            return self.translate_error(status, headers, data)
+        m = re.fullmatch(rf"{DURABLE_API}/functions/([^/]+)/durable-executions", path)
+        if m and method == "GET":
+            return self.list_by_function(urllib.parse.unquote(m.group(1)), urllib.parse.parse_qs(url.query))
+        # Anything else (callbacks, /health, ...) passes through unchanged apart from error headers.
+        return self.translate_error(*self.upstream(method, self.path, body))
+
+    # -- operations ----------------------------------------------------------------------------------
+    def start(self, body: bytes):
+        """The server's own start route, with defaults filled in and the real-form ARN returned."""
+        req = json.loads(body or b"{}")
+        req.setdefault("AccountId", ACCOUNT_ID)
+        req.setdefault("FunctionName", DEFAULT_FUNCTION)
+        req.setdefault("FunctionQualifier", "$LATEST")
+        req.setdefault("ExecutionName", f"exec-{uuid.uuid4().hex[:12]}")
+        req.setdefault("ExecutionTimeoutSeconds", 3600)
+        req.setdefault("ExecutionRetentionPeriodDays", 1)
+        if not isinstance(req.get("Input", ""), str):
+            req["Input"] = json.dumps(req["Input"])  # the server wants Input as a JSON string
+        status, headers, data = self.upstream("POST", "/start-durable-execution", json.dumps(req).encode(),
+                                              {"Content-Type": "application/json"})
+        if status != 201:
+            return self.translate_error(status, headers, data)
+        server_id = json.loads(data)["ExecutionArn"]
+        st, _, details = self.upstream("GET", f"{DURABLE_API}/durable-executions/{urllib.parse.quote(server_id, safe='')}",
+                                       b"", {})
+        if st != 200:
+            return aws_error("ServiceException", f"started {server_id} but could not read it back ({st})", 500)
+        real = self.server.remember(server_id, json.loads(details))
+        out = {"ExecutionArn": real, "DurableExecutionArn": real, "ServerExecutionArn": server_id}
+        return 201, [("Content-Type", "application/json")], json.dumps(out).encode()
+
+    def stop(self, arn: str, server_id: str | None, body: bytes):
+        entry = {"time": time.time(), "arn": arn, "server_id": server_id, "raw_path": self.path,
+                 "content_type": self.headers.get("Content-Type"), "body": _parse_json(body)}
+        if server_id is None:
+            result = aws_error("ResourceNotFoundException", f"Durable execution not found: {arn}", 404)
+        else:
+            error_object = json.loads(body) if body.strip() else None
+            wrapped = json.dumps({"Error": error_object} if error_object else {}).encode()
+            result = self.translate_error(*self.upstream(
+                "POST", f"{DURABLE_API}/durable-executions/{urllib.parse.quote(server_id, safe='')}/stop",
+                wrapped, {"Content-Type": "application/json"}))
+        entry["status"] = result[0]
+        entry["response"] = _parse_json(result[2])
+        self.server.record(entry)
+        return result
+
+    def list_by_function(self, function: str, query: dict):
+        # FunctionName may be a name, NAME:QUALIFIER, or a (partial) ARN; the server stores the bare name.
+        name = re.sub(r"^(arn:[^:]+:lambda:[^:]+:)?(\d{12}:)?(function:)?", "", function).split(":")[0]
+        first = lambda k: (query.get(k) or [None])[0]  # noqa: E731
+        statuses = set(query.get("Statuses", []))
+        for s in list(statuses):  # tolerate Statuses=A,B as well as repeated Statuses=A&Statuses=B
+            statuses.discard(s)
+            statuses.update(x for x in s.split(",") if x)
+        after, before = first("StartedAfter"), first("StartedBefore")
+        after, before = (_epoch(after) if after else None), (_epoch(before) if before else None)
+        fwd = {"MaxItems": "1000"}
+        if first("DurableExecutionName"):
+            fwd["DurableExecutionName"] = first("DurableExecutionName")
+        if first("ReverseOrder"):
+            fwd["ReverseOrder"] = first("ReverseOrder")
+        items, marker = [], None
+        while True:
+            q = urllib.parse.urlencode({**fwd, **({"Marker": marker} if marker else {})})
+            status, headers, data = self.upstream(
+                "GET", f"{DURABLE_API}/functions/{urllib.parse.quote(name, safe='')}/durable-executions?{q}", b"", {})
+            if status != 200:
+                return self.translate_error(status, headers, data)
+            page = json.loads(data)
+            items += page.get("DurableExecutions", [])
+            marker = page.get("NextMarker")
+            if not marker:
+                break
+        kept = []
+        for it in items:
+            if statuses and it.get("Status") not in statuses:
+                continue
+            if after is not None and it["StartTimestamp"] < after:
+                continue
+            if before is not None and it["StartTimestamp"] > before:
+                continue
+            kept.append({**it, "DurableExecutionArn": self.server.remember(it["DurableExecutionArn"], it)})
+        offset = int(first("Marker") or 0)
+        limit = int(first("MaxItems") or 50)
+        out = {"DurableExecutions": kept[offset: offset + limit]}
+        if offset + limit < len(kept):
+            out["NextMarker"] = str(offset + limit)
+        return 200, [("Content-Type", "application/json")], json.dumps(out).encode()
+
+    @staticmethod
+    def translate_error(status: int, headers, data: bytes):
+        if status < 400:
+            return status, headers, data
+        body = _parse_json(data)
+        if isinstance(body, dict) and body.get("Type"):
+            msg = body.get("Message") or body.get("message") or ""
+            return aws_error(body["Type"], msg, status)
+        code = {404: "ResourceNotFoundException", 429: "TooManyRequestsException"}.get(
+            status, "InvalidParameterValueException" if status < 500 else "ServiceException")
+        return aws_error(code, str(body), status)
+
+
+class DurableAdapterServer(_Server):
+    def __init__(self, upstream):
+        super().__init__(DurableAdapterHandler, upstream)
+        self.real_to_id: dict[str, str] = {}
+        self.id_to_real: dict[str, str] = {}
+
+    def remember(self, server_id: str, details: dict) -> str:
+        """Real-form ARN for a server id (minted once, from the server's FunctionArn and name)."""
+        with self.lock:
+            if server_id in self.id_to_real:
+                return self.id_to_real[server_id]
+            fn_arn = details.get("FunctionArn") or ""
+            if fn_arn.count(":") < 7:  # unqualified: the real ARN always carries the version
+                fn_arn += ":$LATEST"
+            real = f"{fn_arn}/durable-execution/{details['DurableExecutionName']}/{server_id.split('/')[0]}"
+            self.real_to_id[real], self.id_to_real[server_id] = server_id, real
+            return real
+
+    def to_server_id(self, real: str) -> str | None:
+        with self.lock:
+            return self.real_to_id.get(real)
+
+
+# --------------------------------------------------------------------------------------------------
+# The durable server process: AWS's local server + our own `hold` function, in one Python process
+# --------------------------------------------------------------------------------------------------
+def run_durable_server(host: str, port: int, region: str) -> None:
+    import logging
+
+    from aws_durable_execution_sdk_python import DurableContext, durable_execution
+    from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
+    from aws_durable_execution_sdk_python_testing.web.server import WebServer, WebServiceConfig
+
+    @durable_execution
+    def hold(event, context: DurableContext):
+        # Waits on a callback nobody completes: the execution stays RUNNING until it is stopped
+        # (or its ExecutionTimeoutSeconds passes).
+        callback = context.create_callback(name="hold")
+        return {"released": callback.result(), "input": event}
+
+    WebServer.request_queue_size = 128  # as for our proxies (default listen backlog is 5)
+    # skip_time=False: real clock, so nothing (timeouts, waits) completes early.
+    runner = DurableFunctionTestRunner(hold, skip_time=False, region=region)
+    # The runner exposes no public executor accessor; the web server needs the same one.
+    server = WebServer(WebServiceConfig(host=host, port=port, log_level=logging.INFO), runner._executor)  # noqa: SLF001
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"durable server listening on {host}:{server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        runner.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# `up`: start, health-check, write state, wait, tear down
+# --------------------------------------------------------------------------------------------------
+class StandinError(RuntimeError):
+    pass
+
+
+def _tail(path: Path, n: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return "(no log)"
+
+
+def _stop_group(proc: subprocess.Popen, name: str, grace: float = 5.0) -> None:
+    """SIGTERM the child's process group, SIGKILL it after `grace` seconds."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            log(f"{name} (pid {proc.pid}) ignored {sig.name}")
+
+
+class Stack:
+    """The running stand-ins of one `up`."""
+
+    def __init__(self, state_path: Path, region: str, log_dir: Path, timeout: float, stop: threading.Event):
+        self.state_path, self.region, self.log_dir, self.timeout, self.stop = state_path, region, log_dir, timeout, stop
+        self.children: dict[str, subprocess.Popen] = {}
+        self.preexec = _pdeathsig_preexec()
+        self.servers: list[_Server] = []
+        self._closed = False
+
+    def _spawn(self, name: str, argv: list[str], log_path: Path) -> subprocess.Popen:
+        with open(log_path, "ab") as logf:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                    start_new_session=True,  # own process group: killpg reaches its children
+                                    preexec_fn=self.preexec, env={**os.environ, **self._aws_env()})
+        self.children[name] = proc
+        return proc
+
+    def _aws_env(self) -> dict:
+        # Dummy credentials and region so nothing in the children ever looks for real ones.
+        return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": self.region,
+                "AWS_REGION": self.region, "PYTHONUNBUFFERED": "1"}
+
+    def _start_all(self, specs: dict) -> dict:
+        """Spawn every stand-in on a free port and wait (bounded, in parallel) for HTTP 200 on its health
+        path. A child that exits early (e.g. its port was taken between choosing and binding it) is
+        respawned, at most 3 times. Spawning happens on this (main) thread on purpose: PR_SET_PDEATHSIG
+        fires when the forking *thread* exits. Returns {name: (port, seconds to healthy)}."""
+        pending, done, attempts = {}, {}, {}
+
+        def spawn(name):
+            argv_of, _, log_path = specs[name]
+            port = free_port()
+            attempts[name] = attempts.get(name, 0) + 1
+            pending[name] = (port, time.monotonic(), self._spawn(name, argv_of(port), log_path))
+
+        for name in specs:
+            spawn(name)
+        while pending:
+            if self.stop.is_set():
+                raise StandinError(f"interrupted while waiting for stand-in(s) {', '.join(pending)}")
+            for name, (port, t0, proc) in list(pending.items()):
+                _, health, log_path = specs[name]
+                if proc.poll() is not None:
+                    log(f"stand-in '{name}' exited with code {proc.returncode} during startup "
+                        f"(attempt {attempts[name]})")
+                    if attempts[name] >= 3:
+                        raise StandinError(f"stand-in '{name}' exited during startup 3 times; "
+                                           f"log {log_path}:\n{_tail(log_path)}")
+                    spawn(name)
+                    continue
+                try:
+                    with urllib.request.urlopen(f"http://{HOST}:{port}{health}", timeout=2) as r:
+                        if r.status == 200 and proc.poll() is None:  # alive: not someone else on the port
+                            done[name] = (port, time.monotonic() - t0)
+                            del pending[name]
+                            continue
+                except (OSError, http.client.HTTPException):
+                    pass
+                if time.monotonic() - t0 > self.timeout:
+                    raise StandinError(f"stand-in '{name}' did not become healthy within {self.timeout:.0f} s "
+                                       f"(GET http://{HOST}:{port}{health}); log {log_path}:\n{_tail(log_path)}")
+            time.sleep(0.05)
+        return done
+
+    def start(self) -> dict:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        py, me = sys.executable, str(Path(__file__).resolve())
+        moto_log, durable_log = self.log_dir / "moto.log", self.log_dir / "durable.log"
+        for f in (moto_log, durable_log):
+            f.unlink(missing_ok=True)  # logs of this run only (respawns append)
+        ready = self._start_all({
+            "moto": (lambda port: [py, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+                     "/moto-api/data.json", moto_log),
+            "durable": (lambda port: [py, me, "_durable-server", "--host", HOST, "--port", str(port),
+                                      "--region", self.region], "/health", durable_log),
+        })
+        (moto_port, moto_s), (durable_port, durable_s) = ready["moto"], ready["durable"]
+
+        moto_proxy = _Server(MotoProxyHandler, (HOST, moto_port))
+        adapter = DurableAdapterServer((HOST, durable_port))
+        for srv in (moto_proxy, adapter):
+            threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+            self.servers.append(srv)
+
+        url = lambda port: f"http://{HOST}:{port}"  # noqa: E731
+        moto_url, proxy_url, adapter_url = url(moto_port), url(moto_proxy.port), url(adapter.port)
+        state = {
+            "version": 1,
+            "pid": os.getpid(),
+            "region": self.region,
+            "account_id": ACCOUNT_ID,
+            "durable_function_name": DEFAULT_FUNCTION,
+            "moto": {"pid": self.children["moto"].pid, "port": moto_port, "endpoint": moto_url,
+                     "log": str(moto_log), "startup_seconds": round(moto_s, 3)},
+            "durable_server": {"pid": self.children["durable"].pid, "port": durable_port,
+                               "endpoint": url(durable_port), "log": str(durable_log),
+                               "startup_seconds": round(durable_s, 3)},
+            "moto_proxy": {"pid": os.getpid(), "port": moto_proxy.port, "endpoint": proxy_url,
+                           "recorded": f"{proxy_url}/_recorded"},
+            "durable_adapter": {"pid": os.getpid(), "port": adapter.port, "endpoint": adapter_url,
+                                "recorded": f"{adapter_url}/_recorded"},
+            # What the code under test should use (AWS_ENDPOINT_URL_<SERVICE> names as the SDKs read them).
+            "env": {
+                "AWS_ENDPOINT_URL_SFN": proxy_url,
+                "AWS_ENDPOINT_URL_LAMBDA": adapter_url,
+                "AWS_ENDPOINT_URL_EVENTBRIDGE": moto_url,
+                "AWS_ENDPOINT_URL_SQS": moto_url,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region,
+            },
+        }
+        # Atomic write: a reader polling for the file never sees half of it.
+        tmp = self.state_path.with_name(self.state_path.name + f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(state, indent=2) + "\n")
+        os.replace(tmp, self.state_path)
+        return state
+
+    def check_children(self) -> str | None:
+        for name, proc in self.children.items():
+            if proc.poll() is not None:
+                return f"stand-in '{name}' (pid {proc.pid}) exited unexpectedly with code {proc.returncode}"
+        return None
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for srv in self.servers:
+            srv.shutdown()
+            srv.server_close()
+        for name, proc in reversed(list(self.children.items())):
+            _stop_group(proc, name)
+        # Remove the state file only if it is ours (a newer `up` may have reused the path).
+        try:
+            if json.loads(self.state_path.read_text()).get("pid") == os.getpid():
+                self.state_path.unlink()
+        except (OSError, ValueError):
+            pass
+
+
+def cmd_up(args) -> int:
+    state_path = Path(args.state).resolve()
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    log_dir = Path(args.log_dir).resolve() if args.log_dir else state_path.with_name(state_path.name + ".logs")
+    stop = threading.Event()
+    reason = {"why": "signal"}
+
+    def on_signal(signum, _frame):
+        reason["why"] = signal.Signals(signum).name
+        stop.set()
+
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    stack = Stack(state_path, args.region, log_dir, args.timeout, stop)
+    atexit.register(stack.close)  # also covers exceptions escaping below
+    try:
+        t0 = time.monotonic()
+        state = stack.start()
+        log(f"ready in {time.monotonic() - t0:.2f} s (moto {state['moto']['startup_seconds']} s, "
+            f"durable server {state['durable_server']['startup_seconds']} s); state in {state_path}")
+        print(json.dumps(state), flush=True)  # one line: a parent can read it instead of polling the file
+        if args.until_stdin_eof:
+            def watch_stdin():
+                while sys.stdin.buffer.read1(65536):  # returns b"" only at EOF
+                    pass
+                reason["why"] = "stdin closed"
+                stop.set()
+
+            threading.Thread(target=watch_stdin, daemon=True).start()
+        while not stop.wait(0.5):
+            died = stack.check_children()
+            if died:
+                log(died)
+                return 1
+        log(f"stopping ({reason['why']})")
+        return 0
+    except StandinError as e:
+        log(str(e))
+        return 1
+    finally:
+        stack.close()
+
+
+def launch(state_path, *extra_args: str, timeout: float = 60.0) -> tuple[subprocess.Popen, dict]:
+    """Python equivalent of what a Rust test does: spawn `up --until-stdin-eof` with a stdin pipe and
+    read its ready line. Closing proc.stdin (or this process dying) stops everything."""
+    import queue
+
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "up", "--state", str(state_path),
+                             "--until-stdin-eof", *extra_args],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: lines.put(proc.stdout.readline()), daemon=True).start()
+    try:
+        line = lines.get(timeout=timeout)
+    except queue.Empty:
+        line = ""
+    if not line:
+        proc.kill()
+        proc.wait()
+        raise StandinError(f"`up` did not become ready: {proc.stderr.read()}")
+    return proc, json.loads(line)
+
+
+# --------------------------------------------------------------------------------------------------
+# `down`
+# --------------------------------------------------------------------------------------------------
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:  # a zombie (exited, not yet reaped) counts as gone
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _looks_like(pid: int, marker: str) -> bool:
+    """Guard against PID reuse: check the command line where /proc exists."""
+    try:
+        return marker in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except FileNotFoundError:
+        return not os.path.isdir("/proc")
+    except OSError:
+        return True
+
+
+def cmd_down(args) -> int:
+    path = Path(args.state)
+    try:
+        state = json.loads(path.read_text())
+    except FileNotFoundError:
+        print(json.dumps({"stopped": [], "note": "no state file"}))
+        return 0
+    procs = [("up", state["pid"], "standins"), ("moto", state["moto"]["pid"], "moto"),
+             ("durable", state["durable_server"]["pid"], "standins")]
+    stopped = []
+    up_pid = state["pid"]
+    if _alive(up_pid) and _looks_like(up_pid, "standins"):
+        os.kill(up_pid, signal.SIGTERM)  # `up` stops its own children
+        deadline = time.monotonic() + 15
+        while _alive(up_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    # Whatever is still there (e.g. `up` was SIGKILLed on a system without PR_SET_PDEATHSIG): kill by group.
+    for name, pid, marker in procs:
+        if _alive(pid) and _looks_like(pid, marker):
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(pid, sig) if name != "up" else os.kill(pid, sig)
+                except ProcessLookupError:
+                    break
+                deadline = time.monotonic() + 5
+                while _alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                if not _alive(pid):
+                    break
+        stopped.append({"name": name, "pid": pid, "alive": _alive(pid)})
+    path.unlink(missing_ok=True)
+    print(json.dumps({"stopped": stopped}))
+    return 1 if any(s["alive"] for s in stopped) else 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers (Python API + CLI)
+# --------------------------------------------------------------------------------------------------
+class Standins:
+    """Client for a running set of stand-ins, from its state file."""
+
+    def __init__(self, state: dict):
+        self.state = state
+        self.region = state["region"]
+
+    @classmethod
+    def load(cls, path) -> Standins:
+        return cls(json.loads(Path(path).read_text()))
+
+    def client(self, service: str, endpoint: str | None = None):
+        import boto3
+
+        return boto3.client(service, endpoint_url=endpoint or self.state["moto"]["endpoint"],
+                            region_name=self.region, **DUMMY_CREDS)
+
+    # -- Step Functions (moto) -------------------------------------------------------------------------
+    def sfn_start(self, count: int = 1, name: str | None = None) -> dict:
+        """Create a state machine (a one-hour Wait) and start `count` executions; they stay RUNNING."""
+        sfn = self.client("stepfunctions")
+        name = name or f"stop-gateway-test-{uuid.uuid4().hex[:8]}"
+        definition = {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 3600, "End": True}}}
+        sm = sfn.create_state_machine(name=name, definition=json.dumps(definition),
+                                      roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/stop-gateway-test")
+        arns = [sfn.start_execution(stateMachineArn=sm["stateMachineArn"], name=f"{name}-{i}")["executionArn"]
+                for i in range(count)]
+        return {"stateMachineArn": sm["stateMachineArn"], "executionArns": arns}
+
+    def sfn_status(self, execution_arn: str) -> dict:
+        d = self.client("stepfunctions").describe_execution(executionArn=execution_arn)
+        out = {"executionArn": d["executionArn"], "status": d["status"], "startDate": d["startDate"].timestamp()}
+        if d.get("stopDate"):
+            out["stopDate"] = d["stopDate"].timestamp()
+        return out
+
+    def sfn_recorded(self, clear: bool = False) -> list:
+        return http_json("DELETE" if clear else "GET", self.state["moto_proxy"]["recorded"])[2]
+
+    # -- durable executions (through the adapter) ------------------------------------------------------
+    def durable_start(self, count: int = 1, function_name: str | None = None, input=None) -> list[str]:
+        """Start `count` executions of the `hold` function; returns their real-form ARNs."""
+        arns = []
+        for _ in range(count):
+            body = {"FunctionName": function_name or DEFAULT_FUNCTION}
+            if input is not None:
+                body["Input"] = input if isinstance(input, str) else json.dumps(input)
+            status, _, out = http_json("POST", f"{self.state['durable_adapter']['endpoint']}/start-durable-execution", body)
+            if status != 201:
+                raise StandinError(f"durable start failed: {status} {out}")
+            arns.append(out["ExecutionArn"])
+        return arns
+
+    def durable_status(self, arn: str) -> dict:
+        """GetDurableExecution as the real API answers it (Status, Error, epoch timestamps...)."""
+        url = f"{self.state['durable_adapter']['endpoint']}{DURABLE_API}/durable-executions/{urllib.parse.quote(arn, safe='')}"
+        status, headers, out = http_json("GET", url)
+        if status != 200:
+            raise StandinError(f"GetDurableExecution {arn}: {status} {headers.get('X-Amzn-ErrorType')} {out}")
+        return out
+
+    def durable_list(self, function_name: str | None = None, statuses=()) -> dict:
+        q = urllib.parse.urlencode([("Statuses", s) for s in statuses])
+        url = (f"{self.state['durable_adapter']['endpoint']}{DURABLE_API}/functions/"
+               f"{urllib.parse.quote(function_name or DEFAULT_FUNCTION, safe='')}/durable-executions?{q}")
+        return http_json("GET", url)[2]
+
+    def durable_recorded(self, clear: bool = False) -> list:
+        return http_json("DELETE" if clear else "GET", self.state["durable_adapter"]["recorded"])[2]
+
+    # -- EventBridge -> SQS (moto) ---------------------------------------------------------------------
+    def events_setup(self, bus: str | None = None, queue: str | None = None,
+                     detail_type: str = "Stop Gateway Decision") -> dict:
+        """Custom bus + rule on detail-type + SQS queue target. Names get a random suffix unless given."""
+        suffix = uuid.uuid4().hex[:8]
+        bus, queue = bus or f"stop-gateway-test-{suffix}", queue or f"stop-gateway-decisions-{suffix}"
+        events, sqs = self.client("events"), self.client("sqs")
+        bus_arn = events.create_event_bus(Name=bus)["EventBusArn"]
+        queue_url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        rule = f"{bus}-decisions"
+        rule_arn = events.put_rule(Name=rule, EventBusName=bus,
+                                   EventPattern=json.dumps({"detail-type": [detail_type]}))["RuleArn"]
+        events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "queue", "Arn": queue_arn}])
+        return {"busName": bus, "busArn": bus_arn, "ruleName": rule, "ruleArn": rule_arn,
+                "queueUrl": queue_url, "queueArn": queue_arn, "detailType": detail_type}
+
+    def events_read(self, queue_url: str, expect: int = 0, timeout: float = 5.0) -> list:
+        """Drain the queue (receive + delete). Waits up to `timeout` s for at least `expect` messages, then
+        returns everything received (event bodies parsed as JSON)."""
+        sqs = self.client("sqs")
+        out, deadline = [], time.monotonic() + timeout
+        while True:
+            msgs = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                       VisibilityTimeout=30).get("Messages", [])
+            for m in msgs:
+                out.append(_parse_json(m["Body"].encode()))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+            if not msgs and (len(out) >= expect or time.monotonic() >= deadline):
+                return out
+            if not msgs:
+                time.sleep(0.1)
+
+    def reset(self) -> dict:
+        """Clear moto's state and both recordings (durable executions are left: the server has no reset)."""
+        http_json("POST", f"{self.state['moto']['endpoint']}/moto-api/reset")
+        self.sfn_recorded(clear=True)
+        self.durable_recorded(clear=True)
+        return {"reset": True}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="standins.py", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def cmd(name, help_, *, state=True):
+        sp = sub.add_parser(name, help=help_, description=help_)
+        if state:
+            sp.add_argument("--state", required=True, help="state file written by `up`")
+        return sp
+
+    sp = cmd("up", "start moto, the durable server and both proxies; write the state file; run until "
+                   "SIGTERM/SIGINT (or stdin EOF with --until-stdin-eof)")
+    sp.add_argument("--region", default=DEFAULT_REGION)
+    sp.add_argument("--timeout", type=float, default=HEALTH_TIMEOUT, help="health-check limit per stand-in (s)")
+    sp.add_argument("--log-dir", help="default: <state file>.logs/")
+    sp.add_argument("--until-stdin-eof", action="store_true",
+                    help="also stop when stdin is closed (spawn with a pipe; dropping it stops everything)")
+    cmd("down", "stop the stand-ins of a state file")
+    sp = cmd("sfn-start", "create a state machine and start N executions (stay RUNNING)")
+    sp.add_argument("--count", type=int, default=1)
+    sp.add_argument("--name", help="state machine name (default: random)")
+    sp = cmd("sfn-status", "describe a Step Functions execution")
+    sp.add_argument("arn")
+    sp = cmd("sfn-recorded", "StopExecution request bodies seen by the moto proxy")
+    sp.add_argument("--clear", action="store_true", help="return and clear")
+    sp = cmd("durable-start", "start N durable executions (stay RUNNING); prints their real-form ARNs")
+    sp.add_argument("--count", type=int, default=1)
+    sp.add_argument("--function", default=DEFAULT_FUNCTION)
+    sp.add_argument("--input", help="execution input (JSON text)")
+    sp = cmd("durable-status", "GetDurableExecution for a real-form ARN (Status, Error, ...)")
+    sp.add_argument("arn")
+    sp = cmd("durable-list", "ListDurableExecutionsByFunction through the adapter")
+    sp.add_argument("--function", default=DEFAULT_FUNCTION)
+    sp.add_argument("--status", action="append", default=[], help="repeatable")
+    sp = cmd("durable-recorded", "stop request bodies seen by the durable adapter")
+    sp.add_argument("--clear", action="store_true", help="return and clear")
+    sp = cmd("events-setup", "create an EventBridge bus + rule (detail-type) + SQS target")
+    sp.add_argument("--bus")
+    sp.add_argument("--queue")
+    sp.add_argument("--detail-type", default="Stop Gateway Decision")
+    sp = cmd("events-read", "drain an SQS queue; print the event bodies")
+    sp.add_argument("--queue-url", required=True)
+    sp.add_argument("--expect", type=int, default=0, help="wait until at least this many arrived")
+    sp.add_argument("--timeout", type=float, default=5.0)
+    cmd("reset", "clear moto's state and both recordings")
+    sp = sub.add_parser("_durable-server", help="internal: the durable server process that `up` starts")
+    sp.add_argument("--host", default=HOST)
+    sp.add_argument("--port", type=int, required=True)
+    sp.add_argument("--region", default=DEFAULT_REGION)
+
+    a = p.parse_args(argv)
+    if a.cmd == "up":
+        return cmd_up(a)
+    if a.cmd == "down":
+        return cmd_down(a)
+    if a.cmd == "_durable-server":
+        run_durable_server(a.host, a.port, a.region)
+        return 0
+    try:
+        s = Standins.load(a.state)
+        result = {
+            "sfn-start": lambda: s.sfn_start(a.count, a.name),
+            "sfn-status": lambda: s.sfn_status(a.arn),
+            "sfn-recorded": lambda: s.sfn_recorded(a.clear),
+            "durable-start": lambda: {"executionArns": s.durable_start(a.count, a.function, a.input)},
+            "durable-status": lambda: s.durable_status(a.arn),
+            "durable-list": lambda: s.durable_list(a.function, a.status),
+            "durable-recorded": lambda: s.durable_recorded(a.clear),
+            "events-setup": lambda: s.events_setup(a.bus, a.queue, a.detail_type),
+            "events-read": lambda: s.events_read(a.queue_url, a.expect, a.timeout),
+            "reset": s.reset,
+        }[a.cmd]()
+    except Exception as e:  # noqa: BLE001 - CLI: one clear line, non-zero exit
+        print(f"standins.py {a.cmd}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
