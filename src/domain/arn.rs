@@ -461,39 +461,29 @@ impl fmt::Display for TargetArn {
     }
 }
 
+/// `value` as an owned name when `ok`, otherwise a field error quoting the grammar it breaks.
+fn checked(field: &'static str, value: &str, ok: bool, rule: &'static str) -> Result<String, ArnError> {
+    if ok { Ok(value.to_owned()) } else { Err(ArnError::Field { field, value: excerpt(value), rule }) }
+}
+
 /// Step Functions names: 1–80 characters, none of the characters the service forbids in names. We also refuse
 /// non-ASCII (already excluded by the caller) so look-alike names cannot be smuggled in.
 fn sfn_name(field: &'static str, value: &str) -> Result<String, ArnError> {
     const FORBIDDEN: &[u8] = b" <>{}[]?*\"#%\\^|~`$&,;:/";
     let ok = (1..=80).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic() && !FORBIDDEN.contains(&b));
-    if ok {
-        Ok(value.to_owned())
-    } else {
-        Err(ArnError::Field {
-            field,
-            value: excerpt(value),
-            rule: "1-80 characters, none of whitespace or < > { } [ ] ? * \" # % \\ ^ | ~ ` $ & , ; : /",
-        })
-    }
+    checked(field, value, ok, "1-80 characters, none of whitespace or < > { } [ ] ? * \" # % \\ ^ | ~ ` $ & , ; : /")
 }
 
 /// Lambda names and durable execution names/ids: `[A-Za-z0-9_-]`, bounded length.
 fn lambda_name(field: &'static str, value: &str, max: usize) -> Result<String, ArnError> {
     let ok =
         (1..=max).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if ok {
-        Ok(value.to_owned())
-    } else {
-        Err(ArnError::Field {
-            field,
-            value: excerpt(value),
-            rule: match max {
-                64 => "1-64 characters from A-Z a-z 0-9 - _",
-                128 => "1-128 characters from A-Z a-z 0-9 - _",
-                _ => "characters from A-Z a-z 0-9 - _",
-            },
-        })
-    }
+    let rule = match max {
+        64 => "1-64 characters from A-Z a-z 0-9 - _",
+        128 => "1-128 characters from A-Z a-z 0-9 - _",
+        _ => "characters from A-Z a-z 0-9 - _",
+    };
+    checked(field, value, ok, rule)
 }
 
 /// A Step Functions state machine version number or alias name.
