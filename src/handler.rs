@@ -150,9 +150,7 @@ fn audit_caller(caller: &Caller) -> AuditCaller {
 }
 
 fn audit_target(facts: &Facts) -> AuditTarget {
-    let kind =
-        facts.target.as_deref().and_then(|t| crate::domain::arn::TargetArn::parse(t).ok()).map(|t| t.kind_name());
-    AuditTarget { arn: facts.target.as_deref().map(bounded), kind }
+    AuditTarget { arn: facts.target.as_deref().map(bounded), kind: facts.target_kind }
 }
 
 /// Logs a failed request once, with the upstream error chain when there is one; never the payload.

@@ -50,6 +50,8 @@ pub struct Facts {
     pub caller: Option<Caller>,
     /// Target ARN as received.
     pub target: Option<String>,
+    /// Kind of target, once the ARN parsed.
+    pub target_kind: Option<&'static str>,
     /// Reason as received.
     pub reason: Option<String>,
     /// Error code as received.
@@ -305,6 +307,7 @@ fn build_request(
     let invalid = |field: &str, err: &dyn std::fmt::Display| StopError::InvalidRequest(format!("{field}: {err}"));
     let target = body.target_arn.as_deref().ok_or_else(|| StopError::InvalidRequest("targetArn is required".into()))?;
     let target = TargetArn::parse(target).map_err(|e| invalid("targetArn", &e))?;
+    facts.target_kind = Some(target.kind_name());
     let reason = body.reason.as_deref().ok_or_else(|| StopError::InvalidRequest("reason is required".into()))?;
     // People can shorten and resend; an alarm cannot, and a kill-switch must not fail over its text.
     let overflow = if source.is_interactive() { Overflow::Reject } else { Overflow::Truncate };
