@@ -3,6 +3,8 @@
 #![allow(dead_code)] // each test binary uses a different subset
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test fixtures: a panic is a clear failure
 
+pub mod e2e;
+
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_lambda::operation::get_durable_execution::GetDurableExecutionOutput;

@@ -1,0 +1,200 @@
+//! End to end: the real gateway binary under a Lambda Runtime API, against real HTTP stand-ins that are not ours
+//! (moto for Step Functions, EventBridge and SQS; AWS's local durable-functions server). The truth is read back
+//! from the stand-ins, never taken from the gateway's reply. Needs `standins/setup.sh` (scripts/test runs it).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use support::e2e::{AuditBus, GatewayProcess, Standins, body, outcome, policy_for, sample};
+
+static STANDINS: OnceLock<Standins> = OnceLock::new();
+
+/// One set of stand-ins for the whole file; each test uses its own executions, bus and gateway process.
+fn standins() -> &'static Standins {
+    STANDINS.get_or_init(Standins::start)
+}
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_stop-gateway"))
+}
+
+/// A gateway with the example policy and its own audit bus.
+fn gateway(extra: &[(&str, &str)]) -> (GatewayProcess, AuditBus) {
+    let s = standins();
+    let bus = s.audit_bus();
+    let policy = policy_for(&s.account());
+    let mut env = vec![("POLICY", policy.as_str()), ("AUDIT_EVENT_BUS", bus.name.as_str())];
+    env.extend_from_slice(extra);
+    (GatewayProcess::start(binary(), s, &env), bus)
+}
+
+/// Every request's audit record reached the bus (read back through the SQS target) and equals the log line.
+fn assert_audit_delivered(gateway: &GatewayProcess, bus: &AuditBus, requests: usize) -> Vec<Value> {
+    let lines = gateway.audit_lines(requests);
+    assert_eq!(lines.len(), requests, "one audit log line per request");
+    let events = standins().audit_events(bus, requests);
+    assert_eq!(events.len(), requests, "one audit event on the bus per request");
+    for line in &lines {
+        assert_eq!(line["busDelivery"]["status"], "delivered", "{line}");
+        let id = &line["audit"]["auditId"];
+        let event =
+            events.iter().find(|e| &e["detail"]["auditId"] == id).unwrap_or_else(|| panic!("no bus event for {id}"));
+        assert_eq!(event["detail"], line["audit"], "bus event equals the log line");
+        assert_eq!(event["detail-type"], "Stop Gateway Decision");
+        assert_eq!(event["source"], "stop-gateway");
+    }
+    lines
+}
+
+#[test]
+fn http_stop_aborts_a_running_execution_with_the_policy_error_and_cause() {
+    let s = standins();
+    let account = s.account();
+    let arn = &s.sfn_start("orders-e2e-rest", 1)[0];
+    let (gw, bus) = gateway(&[]);
+
+    let first = gw.invoke(&sample("apigw-rest-stop-sfn.json", &account, Some(arn)));
+    assert_eq!(first.body["statusCode"], 200);
+    assert_eq!(outcome(&first), "stopped");
+    assert_eq!(s.sfn_status(arn), "ABORTED", "the stand-in says it is stopped");
+    let stops = s.sfn_stops(arn);
+    assert_eq!(stops.len(), 1);
+    assert_eq!(stops[0]["error"], "Ops.RetryStorm", "the error code the request asked for and the rule allows");
+    let cause = stops[0]["cause"].as_str().unwrap();
+    let audit_id = body(&first)["auditId"].as_str().unwrap().to_owned();
+    assert!(
+        cause.starts_with(
+            "OPS-1234 orders-api retry storm, stopping run 42\n\n[stop-gateway] requested by arn:aws:sts::"
+        ),
+        "{cause}"
+    );
+    assert!(cause.ends_with(&format!("audit id {audit_id}")), "{cause}");
+
+    // Again: describe-first sees it finished, so nothing is sent and nothing is faked.
+    let second = gw.invoke(&sample("apigw-rest-stop-sfn.json", &account, Some(arn)));
+    assert_eq!(outcome(&second), "already_finished");
+    assert_eq!(body(&second)["previousStatus"], "ABORTED");
+    assert_eq!(s.sfn_stops(arn).len(), 1, "no second StopExecution");
+    assert_audit_delivered(&gw, &bus, 2);
+}
+
+#[test]
+fn eventbridge_and_function_url_stops_abort_running_executions() {
+    let s = standins();
+    let account = s.account();
+    let arns = s.sfn_start("orders-e2e-events", 2);
+    let (gw, bus) = gateway(&[]);
+
+    let event = gw.invoke(&sample("eventbridge-stop-sfn.json", &account, Some(&arns[0])));
+    assert!(!event.error, "{:?}", event.body);
+    assert_eq!(outcome(&event), "stopped");
+    let url = gw.invoke(&sample("function-url-stop-sfn.json", &account, Some(&arns[1])));
+    assert_eq!(url.body["statusCode"], 200);
+    assert_eq!(outcome(&url), "stopped");
+    for arn in &arns {
+        assert_eq!(s.sfn_status(arn), "ABORTED");
+    }
+    assert_eq!(s.sfn_stops(&arns[0])[0]["error"], "StopGateway.AlarmKillSwitch");
+    assert_eq!(s.sfn_stops(&arns[1])[0]["error"], "Ops.ManualStop", "the rule's default code");
+    assert_audit_delivered(&gw, &bus, 2);
+}
+
+#[test]
+fn durable_stop_stops_a_running_execution_with_the_error_object() {
+    let s = standins();
+    let account = s.account();
+    let arn = &s.durable_start("checkout", 1)[0];
+    assert_eq!(s.durable_status(arn)["Status"], "RUNNING");
+    let (gw, bus) = gateway(&[]);
+
+    let first = gw.invoke(&sample("apigw-http-stop-durable.json", &account, Some(arn)));
+    assert_eq!(outcome(&first), "stopped", "{:?}", first.body);
+    let status = s.durable_status(arn);
+    assert_eq!(status["Status"], "STOPPED");
+    assert_eq!(status["Error"]["ErrorType"], "Ops.ManualStop");
+    assert_eq!(status["Error"]["ErrorMessage"], "OPS-1235 checkout stuck waiting on payment callback");
+    let sent = s.durable_stops(arn);
+    assert_eq!(sent.len(), 1);
+    let data: Value = serde_json::from_str(sent[0]["ErrorData"].as_str().unwrap()).unwrap();
+    assert_eq!(data["auditId"], body(&first)["auditId"]);
+    assert_eq!(data["ruleId"], "oncall-orders");
+
+    let second = gw.invoke(&sample("apigw-http-stop-durable.json", &account, Some(arn)));
+    assert_eq!(outcome(&second), "already_finished");
+    assert_eq!(body(&second)["previousStatus"], "STOPPED");
+    assert_eq!(s.durable_stops(arn).len(), 1, "no second stop");
+    assert_audit_delivered(&gw, &bus, 2);
+}
+
+#[test]
+fn unknown_executions_are_not_found() {
+    let s = standins();
+    let account = s.account();
+    s.sfn_start("orders-e2e-missing", 1);
+    let (gw, bus) = gateway(&[]);
+    let sfn = format!("arn:aws:states:us-east-1:{account}:execution:orders-e2e-missing:no-such-run");
+    let durable = format!("arn:aws:lambda:us-east-1:{account}:function:checkout:$LATEST/durable-execution/nope/0000");
+    let a = gw.invoke(&sample("apigw-rest-stop-sfn.json", &account, Some(&sfn)));
+    assert_eq!((a.body["statusCode"].clone(), outcome(&a)), (Value::from(404), "not_found".to_owned()));
+    let b = gw.invoke(&sample("apigw-http-stop-durable.json", &account, Some(&durable)));
+    assert_eq!((b.body["statusCode"].clone(), outcome(&b)), (Value::from(404), "not_found".to_owned()));
+    assert_audit_delivered(&gw, &bus, 2);
+}
+
+#[test]
+fn denied_invalid_unauthenticated_and_dry_run_requests_leave_executions_running() {
+    let s = standins();
+    let account = s.account();
+    let sfn = &s.sfn_start("orders-e2e-hold", 1)[0];
+    let durable = &s.durable_start("checkout", 1)[0];
+    let (gw, bus) = gateway(&[]);
+    let cases = [
+        ("apigw-http-no-ticket.json", Some(sfn.as_str()), "denied"),
+        ("apigw-http-bad-arn.json", None, "invalid_request"),
+        ("apigw-http-missing-reason.json", Some(sfn), "invalid_request"),
+        ("apigw-http-caller-in-body.json", Some(sfn), "invalid_request"),
+        ("apigw-http-no-iam-identity.json", Some(sfn), "unauthenticated"),
+        ("apigw-http-dry-run.json", Some(sfn), "dry_run"),
+        ("eventbridge-dry-run.json", Some(sfn), "dry_run"),
+        ("eventbridge-denied-source.json", Some(sfn), "denied"),
+        ("eventbridge-durable-not-allowed.json", Some(durable.as_str()), "denied"),
+        ("apigw-rest-wrong-route.json", Some(sfn), "route_not_found"),
+        ("unknown-shape.json", None, "invalid_request"),
+    ];
+    for (name, target, expected) in cases {
+        let answer = gw.invoke(&sample(name, &account, target));
+        assert!(!answer.error, "{name}: handled outcomes are not invocation errors");
+        assert_eq!(outcome(&answer), expected, "{name}: {:?}", answer.body);
+    }
+    assert_eq!(s.sfn_status(sfn), "RUNNING", "nothing stopped the execution");
+    assert_eq!(s.durable_status(durable)["Status"], "RUNNING");
+    assert!(s.sfn_stops(sfn).is_empty() && s.durable_stops(durable).is_empty(), "no stop call reached AWS");
+    let lines = assert_audit_delivered(&gw, &bus, cases.len());
+    let dry = lines.iter().filter(|l| l["audit"]["outcome"] == "dry_run").count();
+    assert_eq!(dry, 2);
+}
+
+#[test]
+fn an_unreachable_audit_bus_does_not_change_the_outcome_and_is_logged() {
+    let s = standins();
+    let account = s.account();
+    let arn = &s.sfn_start("orders-e2e-busdown", 1)[0];
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dead = format!("http://127.0.0.1:{closed}");
+    let (gw, _bus) = gateway(&[("AWS_ENDPOINT_URL_EVENTBRIDGE", &dead)]);
+
+    let answer = gw.invoke(&sample("apigw-rest-stop-sfn.json", &account, Some(arn)));
+    assert_eq!(outcome(&answer), "stopped");
+    assert_eq!(s.sfn_status(arn), "ABORTED", "the stop happened although the audit bus is down");
+    let lines = gw.audit_lines(1);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["busDelivery"]["status"], "failed");
+    assert_eq!(lines[0]["level"], "WARN");
+    assert!(lines[0]["busDelivery"]["error"].as_str().is_some_and(|e| !e.is_empty()));
+    assert_eq!(lines[0]["audit"]["outcome"], "stopped", "the log line still carries the whole record");
+}

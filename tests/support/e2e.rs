@@ -1,0 +1,448 @@
+//! End-to-end support: the local AWS stand-ins, a Lambda Runtime API in front of the real gateway binary, and
+//! the gateway process itself. Shared by `tests/e2e.rs` and `examples/demo.rs` (included there by path).
+//!
+//! Everything binds to 127.0.0.1 on free ports, every wait is bounded and names what did not come up, and
+//! every process is stopped by PID when its handle drops (the stand-ins also stop when our end of their stdin
+//! closes, which covers a test process that dies).
+
+#![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a panic with a message is the failure report
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+/// How long any stand-in, helper call or invocation may take before the suite gives up with a message.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The project's virtualenv Python, installed by `standins/setup.sh`.
+pub fn python() -> PathBuf {
+    let python = repo().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "the local AWS stand-ins are not installed: run standins/setup.sh (scripts/test does it for you)"
+    );
+    python
+}
+
+/// A running set of stand-ins (moto, the durable-functions server, their proxies).
+pub struct Standins {
+    child: Child,
+    _stdin: ChildStdin,
+    state_file: PathBuf,
+    /// The state `up` wrote: endpoints, ports, PIDs and the environment for SDK clients.
+    pub state: Value,
+}
+
+impl Standins {
+    /// Starts the stand-ins and waits (bounded) until all are healthy.
+    pub fn start() -> Standins {
+        let dir = std::env::temp_dir().join(format!("stop-gateway-e2e-{}-{}", std::process::id(), unique()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let state_file = dir.join("state.json");
+        let mut child = Command::new(python())
+            .arg(repo().join("standins/standins.py"))
+            .args(["up", "--until-stdin-eof", "--timeout", "30", "--state"])
+            .arg(&state_file)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start standins.py up");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(WAIT).unwrap_or_default();
+        let state: Value = serde_json::from_str(&line).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("the local AWS stand-ins (moto, durable-functions server) did not come up within {WAIT:?}; see the standins output above")
+        });
+        Standins { child, _stdin: stdin, state_file, state }
+    }
+
+    /// Runs a `standins.py` helper and returns its JSON output.
+    pub fn cli(&self, args: &[&str]) -> Value {
+        let output = Command::new("timeout")
+            .arg(WAIT.as_secs().to_string())
+            .arg(python())
+            .arg(repo().join("standins/standins.py"))
+            .arg(args[0])
+            .arg("--state")
+            .arg(&self.state_file)
+            .args(&args[1..])
+            .output()
+            .expect("run standins.py");
+        assert!(
+            output.status.success(),
+            "standins.py {} failed ({}): {}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    /// Environment for SDK clients pointed at the stand-ins.
+    pub fn env(&self) -> Vec<(String, String)> {
+        self.state["env"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect()
+    }
+
+    /// The account the stand-ins use.
+    pub fn account(&self) -> String {
+        self.state["account_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Starts `count` RUNNING executions of a new state machine named `name`.
+    pub fn sfn_start(&self, name: &str, count: usize) -> Vec<String> {
+        let out = self.cli(&["sfn-start", "--name", name, "--count", &count.to_string()]);
+        out["executionArns"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect()
+    }
+
+    /// The status of an execution, as the stand-in reports it.
+    pub fn sfn_status(&self, arn: &str) -> String {
+        self.cli(&["sfn-status", arn])["status"].as_str().unwrap().to_owned()
+    }
+
+    /// StopExecution bodies that reached the stand-in for this execution.
+    pub fn sfn_stops(&self, arn: &str) -> Vec<Value> {
+        let all = self.cli(&["sfn-recorded"]);
+        all.as_array().unwrap().iter().filter(|r| r["body"]["executionArn"] == arn).map(|r| r["body"].clone()).collect()
+    }
+
+    /// Starts `count` RUNNING durable executions of `function`.
+    pub fn durable_start(&self, function: &str, count: usize) -> Vec<String> {
+        let out = self.cli(&["durable-start", "--function", function, "--count", &count.to_string()]);
+        out["executionArns"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect()
+    }
+
+    /// `GetDurableExecution` as the stand-in answers it.
+    pub fn durable_status(&self, arn: &str) -> Value {
+        self.cli(&["durable-status", arn])
+    }
+
+    /// Stop bodies (bare ErrorObjects) that reached the stand-in for this durable execution.
+    pub fn durable_stops(&self, arn: &str) -> Vec<Value> {
+        let all = self.cli(&["durable-recorded"]);
+        all.as_array().unwrap().iter().filter(|r| r["arn"] == arn).map(|r| r["body"].clone()).collect()
+    }
+
+    /// A new audit bus with a rule forwarding "Stop Gateway Decision" events to a new SQS queue.
+    pub fn audit_bus(&self) -> AuditBus {
+        let out = self.cli(&["events-setup"]);
+        AuditBus {
+            name: out["busName"].as_str().unwrap().to_owned(),
+            queue_url: out["queueUrl"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Reads (and removes) the events on an audit bus's queue, waiting for at least `expect`.
+    pub fn audit_events(&self, bus: &AuditBus, expect: usize) -> Vec<Value> {
+        let out = self.cli(&[
+            "events-read",
+            "--queue-url",
+            &bus.queue_url,
+            "--expect",
+            &expect.to_string(),
+            "--timeout",
+            "15",
+        ]);
+        out.as_array().unwrap().clone()
+    }
+}
+
+impl Drop for Standins {
+    fn drop(&mut self) {
+        let _ = Command::new(python())
+            .arg(repo().join("standins/standins.py"))
+            .arg("down")
+            .arg("--state")
+            .arg(&self.state_file)
+            .output();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An audit bus at the stand-in and the queue its events are copied to.
+pub struct AuditBus {
+    /// Bus name, for `AUDIT_EVENT_BUS`.
+    pub name: String,
+    /// Queue the bus's rule targets.
+    pub queue_url: String,
+}
+
+fn unique() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+}
+
+/// The answer to one invocation.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// Whether the function reported an invocation error (`/error`) rather than a response.
+    pub error: bool,
+    /// The response or error document.
+    pub body: Value,
+}
+
+struct Pending {
+    payload: String,
+    reply: Sender<Invocation>,
+}
+
+/// A minimal Lambda Runtime API (`/2018-06-01/runtime/...`) that hands queued events to the function and
+/// collects its answers, the way the Lambda service does.
+pub struct RuntimeApi {
+    port: u16,
+    queue: Sender<Pending>,
+}
+
+impl RuntimeApi {
+    /// Listens on a free loopback port.
+    pub fn start() -> RuntimeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (queue, events) = channel::<Pending>();
+        let events = Arc::new(Mutex::new(events));
+        let waiting: Arc<Mutex<HashMap<String, Sender<Invocation>>>> = Arc::default();
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (events, waiting) = (events.clone(), waiting.clone());
+                thread::spawn(move || serve(stream, &events, &waiting));
+            }
+        });
+        RuntimeApi { port, queue }
+    }
+
+    /// `AWS_LAMBDA_RUNTIME_API` for the function.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Delivers one event and waits (bounded) for the function's answer.
+    pub fn invoke(&self, payload: &str) -> Invocation {
+        let (reply, answer) = channel();
+        self.queue.send(Pending { payload: payload.to_owned(), reply }).unwrap();
+        answer.recv_timeout(WAIT).unwrap_or_else(|_| panic!("the gateway did not answer an invocation within {WAIT:?}"))
+    }
+}
+
+/// Serves one keep-alive connection from the runtime client.
+fn serve(stream: TcpStream, events: &Mutex<Receiver<Pending>>, waiting: &Mutex<HashMap<String, Sender<Invocation>>>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut length = 0;
+        let mut chunked = false;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            let (name, value) = header.split_once(':').unwrap_or((header, ""));
+            match name.to_ascii_lowercase().as_str() {
+                "content-length" => length = value.trim().parse().unwrap_or(0),
+                "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
+                _ => {}
+            }
+        }
+        let body = if chunked { read_chunked(&mut reader) } else { read_exact(&mut reader, length) };
+        let path = request_line.split_whitespace().nth(1).unwrap_or_default().to_owned();
+        let response = if path.ends_with("/invocation/next") {
+            let Ok(pending) = events.lock().unwrap().recv() else { return };
+            let id = format!("req-{}", unique());
+            waiting.lock().unwrap().insert(id.clone(), pending.reply);
+            let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() + 30_000;
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: {id}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:stop-gateway\r\nLambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000;Sampled=0\r\nContent-Length: {}\r\n\r\n{}",
+                pending.payload.len(),
+                pending.payload
+            )
+        } else {
+            let segments: Vec<&str> = path.split('/').collect();
+            if let [.., "invocation", id, kind @ ("response" | "error")] = segments.as_slice() {
+                let body =
+                    serde_json::from_slice(&body).unwrap_or(Value::String(String::from_utf8_lossy(&body).into()));
+                if let Some(reply) = waiting.lock().unwrap().remove(*id) {
+                    let _ = reply.send(Invocation { error: *kind == "error", body });
+                }
+            } else if path.ends_with("/init/error") {
+                eprintln!("gateway init error: {}", String::from_utf8_lossy(&body));
+            }
+            "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}".to_owned()
+        };
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn read_exact(reader: &mut impl Read, length: usize) -> Vec<u8> {
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    body
+}
+
+fn read_chunked(reader: &mut impl BufRead) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        let _ = reader.read_line(&mut size);
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        let mut chunk = read_exact(reader, size + 2);
+        chunk.truncate(size);
+        body.extend(chunk);
+        if size == 0 {
+            return body;
+        }
+    }
+}
+
+/// The real gateway binary, running under a [`RuntimeApi`], with its stdout collected.
+pub struct GatewayProcess {
+    child: Child,
+    runtime: RuntimeApi,
+    stdout: Arc<Mutex<Vec<String>>>,
+}
+
+impl GatewayProcess {
+    /// Starts `binary` configured only through its environment: the stand-ins' endpoints and static test
+    /// credentials, plus `extra` (policy, audit bus, ...).
+    pub fn start(binary: &Path, standins: &Standins, extra: &[(&str, &str)]) -> GatewayProcess {
+        let runtime = RuntimeApi::start();
+        let mut command = Command::new(binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "stop-gateway")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .envs(standins.env())
+            .envs(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("start the gateway binary");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let lines = stdout.clone();
+        let out = child.stdout.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        GatewayProcess { child, runtime, stdout }
+    }
+
+    /// Invokes the gateway with one payload.
+    pub fn invoke(&self, payload: &str) -> Invocation {
+        self.runtime.invoke(payload)
+    }
+
+    /// The audit log lines (`"target":"audit"`) written so far, waiting briefly for stragglers.
+    pub fn audit_lines(&self, expect: usize) -> Vec<Value> {
+        let started = Instant::now();
+        loop {
+            let lines: Vec<Value> = self
+                .stdout
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|v| v["target"] == "audit")
+                .collect();
+            if lines.len() >= expect || started.elapsed() > Duration::from_secs(5) {
+                return lines;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every stdout line so far.
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The example policy, rewritten for the stand-ins' account.
+pub fn policy_for(account: &str) -> String {
+    std::fs::read_to_string(repo().join("policy.example.toml")).unwrap().replace("111122223333", account)
+}
+
+/// A sample from `events/` with its account replaced and its target ARN set.
+pub fn sample(name: &str, account: &str, target: Option<&str>) -> String {
+    let text = std::fs::read_to_string(repo().join("events").join(name)).unwrap().replace("111122223333", account);
+    let mut event: Value = serde_json::from_str(&text).unwrap();
+    if let Some(target) = target {
+        if event.get("detail-type").is_some() {
+            event["detail"]["targetArn"] = Value::String(target.to_owned());
+        } else {
+            let encoded = event["isBase64Encoded"].as_bool().unwrap_or(false);
+            let raw = event["body"].as_str().unwrap().to_owned();
+            let raw = if encoded { decode_base64(&raw) } else { raw };
+            let mut body: Value = serde_json::from_str(&raw).unwrap();
+            body["targetArn"] = Value::String(target.to_owned());
+            event["body"] = Value::String(body.to_string());
+            event["isBase64Encoded"] = Value::Bool(false);
+        }
+    }
+    event.to_string()
+}
+
+fn decode_base64(text: &str) -> String {
+    use base64::Engine;
+    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(text).unwrap()).unwrap()
+}
+
+/// The JSON body of an answer: HTTP shapes carry it as a string.
+pub fn body(invocation: &Invocation) -> Value {
+    match invocation.body["body"].as_str() {
+        Some(text) => serde_json::from_str(text).unwrap(),
+        None => invocation.body.clone(),
+    }
+}
+
+/// The outcome code of an answer.
+pub fn outcome(invocation: &Invocation) -> String {
+    let b = body(invocation);
+    b["outcome"].as_str().or(b["error"]["code"].as_str()).unwrap_or("none").to_owned()
+}
