@@ -641,7 +641,9 @@ def cmd_up(args) -> int:
         print(json.dumps(state), flush=True)  # one line: a parent can read it instead of polling the file
         if args.until_stdin_eof:
             def watch_stdin():
-                while sys.stdin.buffer.read1(65536):  # returns b"" only at EOF
+                # os.read on the raw descriptor: a daemon thread blocked inside sys.stdin.buffer holds its lock
+                # and makes interpreter shutdown abort with a fatal error when `up` is stopped by a signal.
+                while os.read(sys.stdin.fileno(), 65536):  # returns b"" only at EOF
                     pass
                 reason["why"] = "stdin closed"
                 stop.set()
