@@ -3,8 +3,12 @@
 //! [`Config::from_lookup`] takes any lookup function so tests never touch the process environment. Every error
 //! names the variable it is about.
 
+use std::time::Duration;
+
 use crate::domain::policy::Policy;
+use crate::pacing::Pacer;
 use crate::policy_file::{Format, PolicyError, parse_policy};
+use crate::service::BulkSettings;
 
 /// Source used for audit events when `AUDIT_EVENT_SOURCE` is unset.
 pub const DEFAULT_AUDIT_SOURCE: &str = "stop-gateway";
@@ -20,6 +24,10 @@ pub struct Config {
     pub audit_bus: Option<String>,
     /// `source` of audit events (`AUDIT_EVENT_SOURCE`).
     pub audit_source: String,
+    /// Client-side API pacing (`RATE_LIMITS` overrides AWS's default quotas).
+    pub pacer: Pacer,
+    /// Bulk stop concurrency and deadline margin (`BULK_CONCURRENCY`, `DEADLINE_MARGIN_MS`).
+    pub bulk: BulkSettings,
 }
 
 /// A configuration problem, naming the variable.
@@ -94,7 +102,27 @@ impl Config {
                 "use up to 256 printable ASCII characters not starting with \"aws.\"",
             ));
         }
-        Ok(Config { policy, region, audit_bus, audit_source })
+        let pacer = Pacer::from_spec(&get("RATE_LIMITS").unwrap_or_default()).map_err(|e| invalid("RATE_LIMITS", e))?;
+        let defaults = BulkSettings::default();
+        let bulk = BulkSettings {
+            concurrency: parse_number("BULK_CONCURRENCY", get("BULK_CONCURRENCY"), 1..=256)?
+                .map_or(defaults.concurrency, |n| n as usize),
+            deadline_margin: parse_number("DEADLINE_MARGIN_MS", get("DEADLINE_MARGIN_MS"), 0..=600_000)?
+                .map_or(defaults.deadline_margin, Duration::from_millis),
+        };
+        Ok(Config { policy, region, audit_bus, audit_source, pacer, bulk })
+    }
+}
+
+fn parse_number(
+    var: &'static str,
+    value: Option<String>,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Option<u64>, ConfigError> {
+    let Some(value) = value else { return Ok(None) };
+    match value.trim().parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(Some(n)),
+        _ => Err(invalid(var, format!("{value:?} is not a whole number from {} to {}", range.start(), range.end()))),
     }
 }
 

@@ -18,6 +18,11 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+mod alarm;
+
+pub use alarm::{ALARM_DETAIL_TYPE, CLOUDWATCH_SOURCE};
+
+use crate::domain::alarm::AlarmRouting;
 use crate::domain::arn::{AccountId, TargetArn, excerpt};
 use crate::domain::outcome::StopError;
 use crate::domain::request::{Caller, EventSource, OrgId, PrincipalArn, SourceKind, StopRequest};
@@ -28,7 +33,7 @@ pub const STOP_DETAIL_TYPE: &str = "Stop Requested";
 /// Largest HTTP body read. A stop request is a few hundred bytes; the reason limit plus JSON overhead fits.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-const ACCEPTED_SHAPES: &str = "expected one of: an EventBridge event with detail-type \"Stop Requested\"; an API Gateway REST API (v1 proxy) request; an API Gateway HTTP API (v2) request; a Lambda function URL request";
+const ACCEPTED_SHAPES: &str = "expected one of: an EventBridge event with detail-type \"Stop Requested\"; an EventBridge \"CloudWatch Alarm State Change\" event; a CloudWatch alarm's Lambda action payload; an API Gateway REST API (v1 proxy) request; an API Gateway HTTP API (v2) request; a Lambda function URL request";
 
 /// How the answer must be shaped for the door the request came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +53,12 @@ pub enum Reply {
 pub struct Facts {
     /// Caller, if attested.
     pub caller: Option<Caller>,
-    /// Target ARN as received.
+    /// Target ARN as received (the first, when an alarm resolved several).
     pub target: Option<String>,
+    /// Further targets an alarm resolved to.
+    pub extra_targets: Vec<String>,
+    /// How an alarm's targets were found (`tags`, `policy-mapping`, `metric-dimensions`).
+    pub resolution: Option<&'static str>,
     /// Kind of target, once the ARN parsed.
     pub target_kind: Option<&'static str>,
     /// Reason as received.
@@ -58,6 +67,15 @@ pub struct Facts {
     pub error_code: Option<String>,
     /// Dry-run flag as received.
     pub dry_run: bool,
+}
+
+/// What a valid payload asks for.
+#[derive(Debug)]
+pub enum Parsed {
+    /// Stop these targets.
+    Stop(Box<StopRequest>),
+    /// Nothing: an alarm state change that is not a transition into ALARM (audited, not acted on).
+    Ignore(String),
 }
 
 /// A recognised (or unrecognised) payload, with its parse result.
@@ -70,7 +88,7 @@ pub struct Inbound {
     /// What could be learned.
     pub facts: Facts,
     /// The request, or why there is none.
-    pub request: Result<StopRequest, StopError>,
+    pub request: Result<Parsed, StopError>,
 }
 
 /// The body of an HTTP stop request and the `detail` of a stop event. Unknown fields are refused, so an
@@ -82,15 +100,18 @@ struct StopBody {
     reason: Option<String>,
     error: Option<String>,
     dry_run: Option<bool>,
+    confirm_count: Option<u64>,
 }
 
 /// Just enough of a payload to tell the shapes apart.
 #[derive(Deserialize)]
 struct Probe {
     #[serde(rename = "detail-type")]
-    detail_type: Option<IgnoredAny>,
-    source: Option<IgnoredAny>,
+    detail_type: Option<Value>,
+    source: Option<Value>,
     detail: Option<IgnoredAny>,
+    #[serde(rename = "alarmData")]
+    alarm_data: Option<IgnoredAny>,
     #[serde(rename = "requestContext")]
     request_context: Option<ContextProbe>,
 }
@@ -104,8 +125,8 @@ struct ContextProbe {
     domain_name: Option<Value>,
 }
 
-/// Recognises the payload's shape and parses it.
-pub fn parse(payload: &RawValue) -> Inbound {
+/// Recognises the payload's shape and parses it. `routing` resolves alarm targets.
+pub fn parse(payload: &RawValue, routing: &AlarmRouting) -> Inbound {
     let unknown = |message: String| Inbound {
         source: SourceKind::Unknown,
         reply: Reply::Event,
@@ -115,18 +136,36 @@ pub fn parse(payload: &RawValue) -> Inbound {
     let Ok(probe) = serde_json::from_str::<Probe>(payload.get()) else {
         return unknown(format!("unrecognised payload: not a JSON object of a known shape; {ACCEPTED_SHAPES}"));
     };
-    if probe.detail_type.is_some() && probe.source.is_some() && probe.detail.is_some() {
-        return parse_shape(payload, SourceKind::EventBridge, Reply::Event, "EventBridge event", from_eventbridge);
+    if probe.alarm_data.is_some() {
+        return parse_shape(payload, SourceKind::AlarmAction, Reply::Event, "alarm action payload", |a, f| {
+            alarm::from_action(a, f, routing)
+        });
+    }
+    if let (Some(detail_type), Some(source), Some(_)) = (&probe.detail_type, &probe.source, &probe.detail) {
+        if detail_type.as_str() == Some(ALARM_DETAIL_TYPE) && source.as_str() == Some(CLOUDWATCH_SOURCE) {
+            return parse_shape(payload, SourceKind::AlarmEvent, Reply::Event, "alarm state change event", |e, f| {
+                alarm::from_event(e, f, routing)
+            });
+        }
+        return parse_shape(payload, SourceKind::EventBridge, Reply::Event, "EventBridge event", |e, f| {
+            from_eventbridge(e, f).map(|r| Parsed::Stop(Box::new(r)))
+        });
     }
     match probe.request_context {
         Some(ContextProbe { http: Some(_), domain_name, .. }) if is_function_url_domain(domain_name.as_ref()) => {
-            parse_shape(payload, SourceKind::FunctionUrl, Reply::FunctionUrl, "function URL request", from_function_url)
+            parse_shape(payload, SourceKind::FunctionUrl, Reply::FunctionUrl, "function URL request", |e, f| {
+                from_function_url(e, f).map(|r| Parsed::Stop(Box::new(r)))
+            })
         }
         Some(ContextProbe { http: Some(_), .. }) => {
-            parse_shape(payload, SourceKind::HttpApi, Reply::HttpApi, "HTTP API (v2) request", from_http_api)
+            parse_shape(payload, SourceKind::HttpApi, Reply::HttpApi, "HTTP API (v2) request", |e, f| {
+                from_http_api(e, f).map(|r| Parsed::Stop(Box::new(r)))
+            })
         }
         Some(ContextProbe { http_method: Some(_), .. }) => {
-            parse_shape(payload, SourceKind::RestApi, Reply::RestApi, "REST API (v1) request", from_rest_api)
+            parse_shape(payload, SourceKind::RestApi, Reply::RestApi, "REST API (v1) request", |e, f| {
+                from_rest_api(e, f).map(|r| Parsed::Stop(Box::new(r)))
+            })
         }
         _ => unknown(format!("unrecognised payload; {ACCEPTED_SHAPES}")),
     }
@@ -144,7 +183,7 @@ fn parse_shape<T: serde::de::DeserializeOwned>(
     source: SourceKind,
     reply: Reply,
     name: &str,
-    convert: fn(T, &mut Facts) -> Result<StopRequest, StopError>,
+    convert: impl FnOnce(T, &mut Facts) -> Result<Parsed, StopError>,
 ) -> Inbound {
     let mut facts = Facts::default();
     let request = match serde_json::from_str::<T>(payload.get()) {
@@ -307,13 +346,21 @@ fn build_request(
     let invalid = |field: &str, err: &dyn std::fmt::Display| StopError::InvalidRequest(format!("{field}: {err}"));
     let target = body.target_arn.as_deref().ok_or_else(|| StopError::InvalidRequest("targetArn is required".into()))?;
     let target = TargetArn::parse(target).map_err(|e| invalid("targetArn", &e))?;
-    facts.target_kind = Some(target.kind_name());
     let reason = body.reason.as_deref().ok_or_else(|| StopError::InvalidRequest("reason is required".into()))?;
     // People can shorten and resend; an alarm cannot, and a kill-switch must not fail over its text.
     let overflow = if source.is_interactive() { Overflow::Reject } else { Overflow::Truncate };
     let reason = Reason::parse(reason, overflow).map_err(|e| invalid("reason", &e))?;
     let error_code = body.error.as_deref().map(ErrorCode::parse).transpose().map_err(|e| invalid("error", &e))?;
-    Ok(StopRequest { target, reason, error_code, dry_run: facts.dry_run, caller, source })
+    facts.target_kind = Some(target.kind_name());
+    Ok(StopRequest {
+        targets: vec![target],
+        reason,
+        error_code,
+        dry_run: facts.dry_run,
+        caller,
+        source,
+        confirm_count: body.confirm_count,
+    })
 }
 
 /// Renders a JSON body as the response the door expects.

@@ -10,5 +10,6 @@ pub mod domain;
 pub mod handler;
 pub mod inbound;
 pub mod logging;
+pub mod pacing;
 pub mod policy_file;
 pub mod service;

@@ -15,6 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     stop_gateway::logging::init();
     let config = Config::from_env().inspect_err(|err| tracing::error!("configuration error: {err}"))?;
     let sdk = load_sdk_config().await;
+    let pacer = std::sync::Arc::new(config.pacer);
 
     let sfn_conf = aws_sdk_sfn::config::Builder::from(&sdk);
     let sfn = Regional::new(&config.region, move |region: &str| {
@@ -32,9 +33,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .map(|bus| AuditBus::new(aws_sdk_eventbridge::Client::new(&sdk), bus, config.audit_source.clone()));
 
     let app = App {
-        gateway: Gateway::new(config.policy, SfnAdapter::new(sfn), DurableAdapter::new(lambda)),
+        gateway: Gateway::new(
+            config.policy,
+            SfnAdapter::new(sfn, pacer.clone()),
+            DurableAdapter::new(lambda, pacer),
+            config.bulk,
+        ),
         sink: AuditPublisher::new(bus),
     };
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| handle(app, event))).await
+    // The handler's future is boxed: its type nests deeply (SDK calls inside paced retries inside a bulk
+    // stream), and erasing it keeps the runtime's own future within the compiler's layout depth.
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| Box::pin(handle(app, event)))).await
 }

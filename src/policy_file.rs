@@ -4,19 +4,22 @@
 //! `rules[1] (id "oncall").targets.accounts[0]`, so a broken deployment says what to fix. See
 //! `policy.example.toml` for an annotated example.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;
 
-use crate::domain::arn::{AccountId, Partition, Region};
+use crate::domain::alarm::{AlarmMapping, AlarmRouting, AlarmSelector};
+use crate::domain::arn::{AccountId, Partition, Region, TargetArn};
 use crate::domain::policy::{
     CallerMatch, Effect, ErrorCodeRule, Field, Glob, Policy, PrincipalPattern, ReasonRule, Rule, TargetMatch,
 };
-use crate::domain::request::OrgId;
+use crate::domain::request::{AlarmArn, OrgId};
 use crate::domain::text::{ErrorCode, MAX_REASON_BYTES};
 
 /// Error code used when neither the request nor the policy names one.
 pub const DEFAULT_ERROR_CODE: &str = "StopGateway.Stopped";
+/// Blast-radius cap when the policy sets none.
+pub const DEFAULT_MAX_EXECUTIONS: usize = 100;
 /// Longest reason pattern accepted; keeps regex compilation and matching cheap.
 const MAX_PATTERN_LEN: usize = 512;
 
@@ -53,8 +56,20 @@ struct PolicyDoc {
     #[serde(default)]
     dry_run: bool,
     default_error_code: Option<String>,
+    max_executions: Option<usize>,
+    #[serde(default)]
+    named_targets: BTreeMap<String, String>,
+    #[serde(default)]
+    alarm_targets: Vec<AlarmTargetsDoc>,
     #[serde(default)]
     rules: Vec<RuleDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlarmTargetsDoc {
+    alarm: String,
+    targets: Vec<String>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +92,7 @@ struct RuleDoc {
     targets: TargetsDoc,
     reason: Option<ReasonDoc>,
     error_codes: Option<ErrorCodesDoc>,
+    max_executions: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +102,7 @@ struct CallersDoc {
     accounts: Option<Vec<String>>,
     org_ids: Option<Vec<String>>,
     sources: Option<Vec<String>>,
+    alarms: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -149,7 +166,54 @@ pub fn parse_policy(text: &str, format: Format) -> Result<Policy, PolicyError> {
     if !rules.iter().any(|r| r.effect == Effect::Allow) {
         return Err(at("rules", "the policy has no allow rule, so it would deny every request"));
     }
-    Ok(Policy { dry_run: doc.dry_run, rules })
+    let max_executions = match doc.max_executions {
+        Some(0) => return Err(at("max_executions", "must be at least 1")),
+        Some(n) => n,
+        None => DEFAULT_MAX_EXECUTIONS,
+    };
+    let routing = parse_routing(doc.named_targets, doc.alarm_targets)?;
+    Ok(Policy { dry_run: doc.dry_run, rules, max_executions, routing })
+}
+
+fn parse_routing(named: BTreeMap<String, String>, mappings: Vec<AlarmTargetsDoc>) -> Result<AlarmRouting, PolicyError> {
+    let mut routing = AlarmRouting::default();
+    for (name, arn) in named {
+        let path = format!("named_targets.{name}");
+        let ok = (1..=64).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !ok {
+            return Err(at(path, "target names use 1-64 characters from A-Z a-z 0-9 . _ -"));
+        }
+        let target = TargetArn::parse(&arn).map_err(|e| at(&path, e))?;
+        routing.named.insert(name, target);
+    }
+    for (i, doc) in mappings.into_iter().enumerate() {
+        let path = format!("alarm_targets[{i}]");
+        let alarm = if doc.alarm.starts_with("arn:") {
+            AlarmSelector::Arn(AlarmArn::parse(&doc.alarm).map_err(|e| at(format!("{path}.alarm"), e))?.to_string())
+        } else {
+            AlarmSelector::Name(Glob::new(&doc.alarm).map_err(|e| at(format!("{path}.alarm"), e))?)
+        };
+        if doc.targets.is_empty() {
+            return Err(at(format!("{path}.targets"), "list at least one target"));
+        }
+        let mut targets = Vec::with_capacity(doc.targets.len());
+        for (j, t) in doc.targets.iter().enumerate() {
+            let tpath = format!("{path}.targets[{j}]");
+            let target = if t.starts_with("arn:") {
+                TargetArn::parse(t).map_err(|e| at(&tpath, e))?
+            } else {
+                routing
+                    .named
+                    .get(t)
+                    .cloned()
+                    .ok_or_else(|| at(&tpath, format!("no target named {t:?} in named_targets")))?
+            };
+            targets.push(target);
+        }
+        routing.mappings.push(AlarmMapping { alarm, targets });
+    }
+    Ok(routing)
 }
 
 fn syntax(path: String, message: String) -> PolicyError {
@@ -171,8 +235,10 @@ fn parse_rule(doc: RuleDoc, path: &str, default_code: &ErrorCode) -> Result<Rule
         EffectDoc::Allow => Effect::Allow,
         EffectDoc::Deny => Effect::Deny,
     };
-    if effect == Effect::Deny && (doc.reason.is_some() || doc.error_codes.is_some() || doc.dry_run) {
-        return Err(at(path, "reason, error_codes and dry_run only apply to allow rules"));
+    if effect == Effect::Deny
+        && (doc.reason.is_some() || doc.error_codes.is_some() || doc.dry_run || doc.max_executions.is_some())
+    {
+        return Err(at(path, "reason, error_codes, dry_run and max_executions only apply to allow rules"));
     }
     Ok(Rule {
         id: doc.id,
@@ -182,6 +248,10 @@ fn parse_rule(doc: RuleDoc, path: &str, default_code: &ErrorCode) -> Result<Rule
         targets: parse_targets(doc.targets, &format!("{path}.targets"))?,
         reason: doc.reason.map(|r| parse_reason(r, &format!("{path}.reason"))).transpose()?.unwrap_or_default(),
         error_codes: parse_error_codes(doc.error_codes, &format!("{path}.error_codes"), default_code)?,
+        max_executions: match doc.max_executions {
+            Some(0) => return Err(at(format!("{path}.max_executions"), "must be at least 1")),
+            n => n,
+        },
     })
 }
 
@@ -247,10 +317,15 @@ fn principal(v: &str, path: &str) -> Result<PrincipalPattern, PolicyError> {
 }
 
 fn parse_callers(doc: CallersDoc, path: &str) -> Result<CallerMatch, PolicyError> {
-    if doc.principals.is_none() && doc.accounts.is_none() && doc.org_ids.is_none() && doc.sources.is_none() {
+    if doc.principals.is_none()
+        && doc.accounts.is_none()
+        && doc.org_ids.is_none()
+        && doc.sources.is_none()
+        && doc.alarms.is_none()
+    {
         return Err(at(
             path,
-            "set at least one of principals, accounts, org_ids, sources (use accounts = [\"*\"] for anyone)",
+            "set at least one of principals, accounts, org_ids, sources, alarms (use accounts = [\"*\"] for anyone)",
         ));
     }
     let principals = doc
@@ -274,6 +349,7 @@ fn parse_callers(doc: CallersDoc, path: &str) -> Result<CallerMatch, PolicyError
             })
             .transpose()?,
         sources: doc.sources.map(|s| globs(&s, &format!("{path}.sources"))).transpose()?,
+        alarms: doc.alarms.map(|a| globs(&a, &format!("{path}.alarms"))).transpose()?,
     })
 }
 

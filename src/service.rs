@@ -1,13 +1,21 @@
-//! The stop flow: policy, then ensure-stopped against the right service.
+//! The stop flow: policy, then ensure-stopped against the right service, for one execution or many.
 //!
 //! Describe first, so a finished execution is reported as such instead of a fake success; stop only what is
 //! running; and take nothing the stop call returns on faith (an implausible reply is confirmed by describing
-//! again). No serde, no Lambda runtime types.
+//! again). State machines and functions expand into their running executions, each through that same path,
+//! under the policy's blast-radius cap, with bounded concurrency and within the invocation's deadline. No serde,
+//! no Lambda runtime types.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream;
+use tokio::time::Instant;
 
 use crate::aws::durable::DurableAdapter;
 use crate::aws::sfn::SfnAdapter;
 use crate::domain::arn::{TargetArn, TargetKind};
-use crate::domain::outcome::{ExecutionState, Outcome, StopError, StopText};
+use crate::domain::outcome::{BulkReport, ExecutionResult, ExecutionState, Outcome, StopError, StopText};
 use crate::domain::policy::{Decision, Policy, Subject};
 use crate::domain::request::StopRequest;
 use crate::domain::text::ErrorCode;
@@ -15,7 +23,7 @@ use crate::domain::text::ErrorCode;
 /// The result of running one request through policy and the stop flow.
 #[derive(Debug)]
 pub struct Handled {
-    /// The policy decision.
+    /// The policy decision (the first denial, or the first target's allow).
     pub decision: Decision,
     /// The error code that was (or would have been) sent.
     pub error_code: Option<ErrorCode>,
@@ -25,51 +33,180 @@ pub struct Handled {
     pub result: Result<Outcome, StopError>,
 }
 
+/// How bulk stops run.
+#[derive(Debug, Clone, Copy)]
+pub struct BulkSettings {
+    /// Executions handled at once.
+    pub concurrency: usize,
+    /// No execution is started when less than this is left before the invocation's deadline.
+    pub deadline_margin: Duration,
+}
+
+impl Default for BulkSettings {
+    fn default() -> Self {
+        BulkSettings { concurrency: 16, deadline_margin: Duration::from_secs(3) }
+    }
+}
+
 /// The gateway: policy plus one adapter per target service.
 pub struct Gateway {
     policy: Policy,
     sfn: SfnAdapter,
     durable: DurableAdapter,
+    bulk: BulkSettings,
+}
+
+/// What the policy allowed for one target.
+struct Allowed<'a> {
+    target: &'a TargetArn,
+    rule_id: String,
+    error_code: ErrorCode,
+    max_executions: usize,
 }
 
 impl Gateway {
     /// Assembles the gateway from parts built once at start-up.
-    pub fn new(policy: Policy, sfn: SfnAdapter, durable: DurableAdapter) -> Self {
-        Gateway { policy, sfn, durable }
+    pub fn new(policy: Policy, sfn: SfnAdapter, durable: DurableAdapter, bulk: BulkSettings) -> Self {
+        Gateway { policy, sfn, durable, bulk }
     }
 
-    /// Decides, then makes sure the target is stopped (or reports why not).
-    pub async fn stop_target(&self, request: &StopRequest, audit_id: &str) -> Handled {
-        let decision = self.policy.evaluate(Subject {
-            caller: &request.caller,
-            target: &request.target,
-            reason: &request.reason,
-            error_code: request.error_code.as_ref(),
-        });
-        let (rule_id, error_code, dry_run) = match &decision {
-            Decision::Allow { rule_id, error_code, dry_run, .. } => {
-                (rule_id.clone(), error_code.clone(), *dry_run || request.dry_run)
+    /// The policy (ingress needs its alarm routing).
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Decides for every target, then makes sure they are stopped (or reports why not). `deadline` is when the
+    /// invocation must have answered.
+    pub async fn stop_targets(&self, request: &StopRequest, audit_id: &str, deadline: Instant) -> Handled {
+        let mut allowed = Vec::with_capacity(request.targets.len());
+        let mut first_allow = None;
+        let mut dry_run = request.dry_run;
+        for target in &request.targets {
+            let decision = self.policy.evaluate(Subject {
+                caller: &request.caller,
+                target,
+                reason: &request.reason,
+                error_code: request.error_code.as_ref(),
+            });
+            match &decision {
+                // One denied target denies the request: an alarm or tool pointed at something it may not
+                // touch is a mistake to surface, not to half-execute.
+                Decision::Deny { rationale, .. } => {
+                    let result = Err(StopError::Denied(rationale.clone()));
+                    return Handled { decision, error_code: None, dry_run: request.dry_run, result };
+                }
+                Decision::Allow { rule_id, error_code, dry_run: policy_dry_run, max_executions, .. } => {
+                    dry_run |= *policy_dry_run;
+                    allowed.push(Allowed {
+                        target,
+                        rule_id: rule_id.clone(),
+                        error_code: error_code.clone(),
+                        max_executions: *max_executions,
+                    });
+                }
             }
-            Decision::Deny { rationale, .. } => {
-                let result = Err(StopError::Denied(rationale.clone()));
-                return Handled { decision, error_code: None, dry_run: request.dry_run, result };
-            }
+            first_allow.get_or_insert(decision);
+        }
+        let Some(decision) = first_allow else {
+            let result = Err(StopError::InvalidRequest("the request names no target".into()));
+            return Handled {
+                decision: Decision::Deny { rule_id: None, rationale: "no target".into() },
+                error_code: None,
+                dry_run,
+                result,
+            };
         };
-        if let Some(why) = request.target.not_stoppable_reason() {
-            let result = Err(StopError::NotStoppable(why.to_owned()));
-            return Handled { decision, error_code: Some(error_code), dry_run, result };
+        let error_code = allowed.first().map(|a| a.error_code.clone());
+        if let Some(why) = request.targets.iter().find_map(TargetArn::not_stoppable_reason) {
+            return Handled { decision, error_code, dry_run, result: Err(StopError::NotStoppable(why.to_owned())) };
         }
         let caller = request.caller.to_string();
-        let text = StopText {
-            error_code: &error_code,
-            reason: &request.reason,
-            caller: &caller,
-            source: request.source.as_str(),
-            audit_id,
-            rule_id: &rule_id,
+        let text_for = |a: &'_ Allowed<'_>| (a.error_code.clone(), a.rule_id.clone());
+        let result = match allowed.as_slice() {
+            [single] if !single.target.is_bulk() => {
+                let (code, rule_id) = text_for(single);
+                let text = StopText {
+                    error_code: &code,
+                    reason: &request.reason,
+                    caller: &caller,
+                    source: request.source.as_str(),
+                    audit_id,
+                    rule_id: &rule_id,
+                };
+                self.ensure_stopped(single.target, &text, dry_run).await
+            }
+            _ => self.bulk_stop(request, &allowed, &caller, audit_id, dry_run, deadline).await.map(Outcome::Bulk),
         };
-        let result = self.ensure_stopped(&request.target, &text, dry_run).await;
-        Handled { decision, error_code: Some(error_code), dry_run, result }
+        Handled { decision, error_code, dry_run, result }
+    }
+
+    async fn bulk_stop(
+        &self,
+        request: &StopRequest,
+        allowed: &[Allowed<'_>],
+        caller: &str,
+        audit_id: &str,
+        dry_run: bool,
+        deadline: Instant,
+    ) -> Result<BulkReport, StopError> {
+        // Expand every target into executions, remembering which rule allowed each.
+        let mut executions: Vec<(TargetArn, &Allowed<'_>)> = Vec::new();
+        for a in allowed {
+            let found = match a.target.kind() {
+                TargetKind::StateMachine { .. } => self.sfn.list_running(a.target).await?,
+                TargetKind::Function { .. } => self.durable.list_running(a.target).await?,
+                _ => vec![a.target.clone()],
+            };
+            for execution in found {
+                if !executions.iter().any(|(e, _)| *e == execution) {
+                    executions.push((execution, a));
+                }
+            }
+        }
+        if dry_run {
+            let executions = executions
+                .into_iter()
+                .map(|(target, _)| ExecutionResult {
+                    target,
+                    result: Ok(Outcome::DryRun { previous_status: "RUNNING".into() }),
+                })
+                .collect();
+            return Ok(BulkReport { executions, remaining: vec![], dry_run: true });
+        }
+        let limit = allowed.iter().map(|a| a.max_executions).min().unwrap_or(0);
+        let count = executions.len();
+        if count > limit && request.confirm_count != Some(count as u64) {
+            return Err(StopError::BlastRadiusExceeded { count, limit });
+        }
+        let margin = self.bulk.deadline_margin;
+        let results: Vec<Result<ExecutionResult, TargetArn>> = stream::iter(executions)
+            .map(|(target, a)| async move {
+                // Leave time to answer and audit; a retry picks up whatever is left.
+                if Instant::now() + margin >= deadline {
+                    return Err(target);
+                }
+                let text = StopText {
+                    error_code: &a.error_code,
+                    reason: &request.reason,
+                    caller,
+                    source: request.source.as_str(),
+                    audit_id,
+                    rule_id: &a.rule_id,
+                };
+                let result = self.ensure_stopped(&target, &text, false).await;
+                Ok(ExecutionResult { target, result })
+            })
+            .buffer_unordered(self.bulk.concurrency.max(1))
+            .collect()
+            .await;
+        let mut report = BulkReport { dry_run: false, ..BulkReport::default() };
+        for r in results {
+            match r {
+                Ok(done) => report.executions.push(done),
+                Err(left) => report.remaining.push(left),
+            }
+        }
+        Ok(report)
     }
 
     async fn ensure_stopped(

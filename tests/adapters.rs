@@ -5,6 +5,8 @@
 
 mod support;
 
+use std::sync::Arc;
+
 use aws_sdk_lambda::operation::get_durable_execution::GetDurableExecutionError;
 use aws_sdk_lambda::operation::stop_durable_execution::{StopDurableExecutionError, StopDurableExecutionOutput};
 use aws_sdk_lambda::types::error as lambda_err;
@@ -21,6 +23,7 @@ use stop_gateway::aws::sfn::SfnAdapter;
 use stop_gateway::domain::arn::TargetArn;
 use stop_gateway::domain::outcome::{StopError, StopText};
 use stop_gateway::domain::text::{ErrorCode, Overflow, Reason};
+use stop_gateway::pacing::Pacer;
 use support::{lambda_client, running_durable, running_sfn, sfn_client};
 
 const SFN: &str = "arn:aws:states:us-east-1:111122223333:execution:orders-api:run-1";
@@ -30,11 +33,16 @@ const DURABLE: &str = "arn:aws:lambda:us-east-1:111122223333:function:checkout:$
 type Case<E> = (fn() -> E, (&'static str, bool));
 
 fn sfn_adapter(client: aws_sdk_sfn::Client) -> SfnAdapter {
-    SfnAdapter::new(Regional::new("us-east-1", move |_: &str| client.clone()))
+    SfnAdapter::new(Regional::new("us-east-1", move |_: &str| client.clone()), Arc::new(Pacer::default()))
 }
 
 fn durable_adapter(client: aws_sdk_lambda::Client) -> DurableAdapter {
-    DurableAdapter::new(Regional::new("us-east-1", move |_: &str| client.clone()))
+    DurableAdapter::new(Regional::new("us-east-1", move |_: &str| client.clone()), Arc::new(Pacer::default()))
+}
+
+/// A throttled call is tried again (after backing off) four more times before throttling is the answer.
+fn calls_for(expected: (&str, bool)) -> usize {
+    if expected.0 == "throttled" { 5 } else { 1 }
 }
 
 fn outcome(err: &StopError) -> (&'static str, bool) {
@@ -92,7 +100,7 @@ async fn describe_execution_errors_map_to_outcomes() {
             .then_error(error);
         let err = sfn_adapter(sfn_client(&[&rule])).describe(&target).await.unwrap_err();
         assert_eq!(outcome(&err), expected, "{label}");
-        assert_eq!(rule.num_calls(), 1, "{label}");
+        assert_eq!(rule.num_calls(), calls_for(expected), "{label}");
     }
 }
 
@@ -127,7 +135,7 @@ async fn stop_execution_errors_map_to_outcomes() {
         let rule = mock!(aws_sdk_sfn::Client::stop_execution).then_error(error);
         let err = with_text(async |t| sfn_adapter(sfn_client(&[&rule])).stop(&target, t).await).await.unwrap_err();
         assert_eq!(outcome(&err), expected, "{label}");
-        assert_eq!(rule.num_calls(), 1, "{label}");
+        assert_eq!(rule.num_calls(), calls_for(expected), "{label}");
     }
 }
 
@@ -184,7 +192,7 @@ async fn durable_errors_map_to_outcomes() {
             .then_error(error);
         let err = durable_adapter(lambda_client(&[&rule])).describe(&target).await.unwrap_err();
         assert_eq!(outcome(&err), expected, "{label}");
-        assert_eq!(rule.num_calls(), 1, "{label}");
+        assert_eq!(rule.num_calls(), calls_for(expected), "{label}");
     }
     let stop_cases: Vec<Case<StopDurableExecutionError>> = cases!(StopDurableExecutionError);
     for (error, expected) in stop_cases {
@@ -193,7 +201,7 @@ async fn durable_errors_map_to_outcomes() {
         let err =
             with_text(async |t| durable_adapter(lambda_client(&[&rule])).stop(&target, t).await).await.unwrap_err();
         assert_eq!(outcome(&err), expected, "{label}");
-        assert_eq!(rule.num_calls(), 1, "{label}");
+        assert_eq!(rule.num_calls(), calls_for(expected), "{label}");
     }
 }
 

@@ -144,10 +144,12 @@ async fn targets_in_another_region_get_their_own_cached_client() {
         built.lock().unwrap().push(region.to_owned());
         client.clone()
     });
+    let pacer = std::sync::Arc::new(stop_gateway::pacing::Pacer::default());
     let gateway = Gateway::new(
         example_policy(),
-        SfnAdapter::new(sfn),
-        DurableAdapter::new(Regional::new("us-east-1", |_: &str| lambda_client(&[]))),
+        SfnAdapter::new(sfn, pacer.clone()),
+        DurableAdapter::new(Regional::new("us-east-1", |_: &str| lambda_client(&[])), pacer),
+        stop_gateway::service::BulkSettings::default(),
     );
     let app = App { gateway, sink: RecordingSink::default() };
     let eu = HTTP.replace("arn:aws:states:us-east-1:", "arn:aws:states:eu-west-1:");

@@ -7,6 +7,7 @@ use std::io::Write;
 
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use futures_util::{StreamExt, stream};
 use serde::Serialize;
 
 use super::error_chain;
@@ -22,36 +23,80 @@ pub struct AuditBus {
     source: String,
 }
 
+/// PutEvents takes at most 10 entries and 256 KB per call; stay below both.
+const MAX_ENTRIES: usize = 10;
+const MAX_BATCH_BYTES: usize = 200 * 1024;
+/// Batches in flight at once.
+const PARALLEL_BATCHES: usize = 4;
+
 impl AuditBus {
     /// A bus (name or ARN) and the `source` to publish under.
     pub fn new(client: Client, bus: String, source: String) -> Self {
         AuditBus { client, bus, source }
     }
 
-    async fn put(&self, event: &AuditEvent, detail: String) -> Delivery {
-        let entry = PutEventsRequestEntry::builder()
-            .event_bus_name(&self.bus)
-            .source(&self.source)
-            .detail_type(DETAIL_TYPE)
-            .detail(detail)
-            .set_resources(event.target.kind.and(event.target.arn.clone()).map(|arn| vec![arn]))
-            .build();
-        match self.client.put_events().entries(entry).send().await {
-            // PutEvents answers 200 even when entries fail; the per-entry error is the truth.
-            Ok(out) if out.failed_entry_count() == 0 => {
-                Delivery::Delivered { event_id: out.entries().first().and_then(|e| e.event_id()).map(str::to_owned) }
-            }
-            Ok(out) => {
-                let entry = out.entries().first();
-                Delivery::Failed {
-                    error: format!(
-                        "{}: {}",
-                        entry.and_then(|e| e.error_code()).unwrap_or("UnknownError"),
-                        entry.and_then(|e| e.error_message()).unwrap_or("entry rejected")
-                    ),
+    /// Publishes every record, batched, and says for each whether it arrived.
+    async fn put_all(&self, events: &[AuditEvent]) -> Vec<Delivery> {
+        // Owned (resource, detail) pairs: the batches outlive no borrow, which keeps the future `Send`.
+        let mut batches: Vec<Vec<(Option<String>, String)>> = Vec::new();
+        let mut size = 0;
+        for event in events {
+            let detail = match serde_json::to_string(event) {
+                Ok(detail) => detail,
+                Err(err) => {
+                    tracing::error!(error = %err, audit_id = %event.audit_id, "could not serialise audit record");
+                    String::new()
                 }
+            };
+            let full = batches.last().is_none_or(|b| b.len() == MAX_ENTRIES || size + detail.len() > MAX_BATCH_BYTES);
+            if full {
+                batches.push(Vec::new());
+                size = 0;
             }
-            Err(err) => Delivery::Failed { error: error_chain(&err) },
+            size += detail.len();
+            if let Some(batch) = batches.last_mut() {
+                batch.push((event.target.kind.and(event.target.arn.clone()), detail));
+            }
+        }
+        let results: Vec<Vec<Delivery>> =
+            stream::iter(batches).map(|batch| self.put(batch)).buffered(PARALLEL_BATCHES).collect().await;
+        results.into_iter().flatten().collect()
+    }
+
+    async fn put(&self, batch: Vec<(Option<String>, String)>) -> Vec<Delivery> {
+        let entries: Vec<PutEventsRequestEntry> = batch
+            .iter()
+            .map(|(resource, detail)| {
+                PutEventsRequestEntry::builder()
+                    .event_bus_name(&self.bus)
+                    .source(&self.source)
+                    .detail_type(DETAIL_TYPE)
+                    .detail(detail)
+                    .set_resources(resource.clone().map(|arn| vec![arn]))
+                    .build()
+            })
+            .collect();
+        match self.client.put_events().set_entries(Some(entries)).send().await {
+            // PutEvents answers 200 even when entries fail; each entry's result is the truth, in order.
+            Ok(out) => (0..batch.len())
+                .map(|i| match out.entries().get(i) {
+                    Some(e) if e.error_code().is_none() => {
+                        Delivery::Delivered { event_id: e.event_id().map(str::to_owned) }
+                    }
+                    Some(e) => Delivery::Failed {
+                        error: format!(
+                            "{}: {}",
+                            e.error_code().unwrap_or("UnknownError"),
+                            e.error_message().unwrap_or("entry rejected")
+                        ),
+                    },
+                    None => Delivery::Failed { error: "no result for this entry".to_owned() },
+                })
+                .collect(),
+            Err(err) => {
+                let error = error_chain(&err);
+                batch.iter().map(|_| Delivery::Failed { error: error.clone() }).collect()
+            }
         }
     }
 }
@@ -95,33 +140,36 @@ impl AuditPublisher {
 }
 
 impl AuditSink for AuditPublisher {
-    async fn emit(&self, event: &AuditEvent) {
-        let bus_delivery = match &self.bus {
-            None => Delivery::Disabled,
-            Some(bus) => match serde_json::to_string(event) {
-                Ok(detail) => bus.put(event, detail).await,
-                Err(err) => Delivery::Failed { error: err.to_string() },
-            },
+    async fn emit(&self, events: &[AuditEvent]) {
+        let deliveries = match &self.bus {
+            None => events.iter().map(|_| Delivery::Disabled).collect(),
+            Some(bus) => bus.put_all(events).await,
         };
-        let failed = matches!(bus_delivery, Delivery::Failed { .. });
-        let line = AuditLine {
-            timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            level: if failed { "WARN" } else { "INFO" },
-            target: "audit",
-            message: if failed { "audit record (bus delivery failed)" } else { "audit record" },
-            audit: event,
-            bus_delivery,
-        };
-        match serde_json::to_vec(&line) {
-            Ok(mut bytes) => {
-                bytes.push(b'\n');
-                // One write of the whole line, so concurrent output cannot interleave inside it.
-                let mut out = std::io::stdout().lock();
-                if let Err(err) = out.write_all(&bytes).and_then(|()| out.flush()) {
-                    tracing::error!(error = %err, audit_id = %event.audit_id, "could not write audit log line");
+        let mut out = Vec::new();
+        for (event, bus_delivery) in events.iter().zip(deliveries) {
+            let failed = matches!(bus_delivery, Delivery::Failed { .. });
+            let line = AuditLine {
+                timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                level: if failed { "WARN" } else { "INFO" },
+                target: "audit",
+                message: if failed { "audit record (bus delivery failed)" } else { "audit record" },
+                audit: event,
+                bus_delivery,
+            };
+            match serde_json::to_vec(&line) {
+                Ok(bytes) => {
+                    out.extend_from_slice(&bytes);
+                    out.push(b'\n');
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, audit_id = %event.audit_id, "could not serialise audit record")
                 }
             }
-            Err(err) => tracing::error!(error = %err, audit_id = %event.audit_id, "could not serialise audit record"),
+        }
+        // One write of whole lines, so concurrent output cannot interleave inside a record.
+        let mut stdout = std::io::stdout().lock();
+        if let Err(err) = stdout.write_all(&out).and_then(|()| stdout.flush()) {
+            tracing::error!(error = %err, "could not write audit log lines");
         }
     }
 }

@@ -1,18 +1,23 @@
-//! AWS Lambda durable executions: `GetDurableExecution` and `StopDurableExecution`.
+//! AWS Lambda durable executions: `GetDurableExecution`, `StopDurableExecution` and
+//! `ListDurableExecutionsByFunction`.
 //!
-//! Knows the SDK and the domain; nothing about HTTP ingress or the Lambda runtime.
+//! Knows the SDK and the domain; nothing about HTTP ingress or the Lambda runtime. Every call is paced.
+
+use std::sync::Arc;
 
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::error::SdkError;
 use aws_sdk_lambda::operation::get_durable_execution::GetDurableExecutionError;
+use aws_sdk_lambda::operation::list_durable_executions_by_function::ListDurableExecutionsByFunctionError;
 use aws_sdk_lambda::operation::stop_durable_execution::StopDurableExecutionError;
-use aws_sdk_lambda::types::ErrorObject;
+use aws_sdk_lambda::types::{ErrorObject, ExecutionStatus};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Regional, log_mapped, timestamp, unmodelled};
-use crate::domain::arn::TargetArn;
+use super::{Regional, log_mapped, paced, throttled, timestamp, unmodelled};
+use crate::domain::arn::{TargetArn, TargetKind};
 use crate::domain::outcome::{ExecutionState, StopError, StopText};
+use crate::pacing::{Api, Pacer};
 
 const SERVICE: &str = "Lambda";
 
@@ -20,9 +25,10 @@ const SERVICE: &str = "Lambda";
 /// yet, so statuses are compared as strings.
 const STOPPABLE: &[&str] = &["RUNNING", "PAUSING", "PAUSED"];
 
-/// Durable execution adapter; holds one client per region.
+/// Durable execution adapter; holds one client per region and the shared pacer.
 pub struct DurableAdapter {
     clients: Regional<Client>,
+    pacer: Arc<Pacer>,
 }
 
 /// `ErrorData` of the stop: machine-readable pointers back to the audit trail.
@@ -38,20 +44,22 @@ struct ErrorData<'a> {
 
 impl DurableAdapter {
     /// Wraps the regional clients.
-    pub fn new(clients: Regional<Client>) -> Self {
-        DurableAdapter { clients }
+    pub fn new(clients: Regional<Client>, pacer: Arc<Pacer>) -> Self {
+        DurableAdapter { clients, pacer }
     }
 
     /// Reads the execution's status.
     pub async fn describe(&self, target: &TargetArn) -> Result<ExecutionState, StopError> {
-        let out = self
-            .clients
-            .client(target.region().as_str())
-            .get_durable_execution()
-            .durable_execution_arn(target.to_string())
-            .send()
-            .await
-            .map_err(|e| get_error(target, e))?;
+        let (region, client) = (target.region().as_str(), self.clients.client(target.region().as_str()));
+        let out = paced(&self.pacer, region, Api::GetDurableExecution, || async {
+            client
+                .get_durable_execution()
+                .durable_execution_arn(target.to_string())
+                .send()
+                .await
+                .map_err(|e| get_error(target, e))
+        })
+        .await?;
         let status = out.status().as_str();
         Ok(ExecutionState {
             status: status.to_owned(),
@@ -76,16 +84,62 @@ impl DurableAdapter {
             // Serialising a struct of strings cannot fail; an empty string would only lose the pointers.
             .error_data(serde_json::to_string(&data).unwrap_or_default())
             .build();
-        let out = self
-            .clients
-            .client(target.region().as_str())
-            .stop_durable_execution()
-            .durable_execution_arn(target.to_string())
-            .error(error)
-            .send()
-            .await
-            .map_err(|e| stop_error(target, e))?;
+        let (region, client) = (target.region().as_str(), self.clients.client(target.region().as_str()));
+        let out = paced(&self.pacer, region, Api::StopDurableExecution, || async {
+            client
+                .stop_durable_execution()
+                .durable_execution_arn(target.to_string())
+                .error(error.clone())
+                .send()
+                .await
+                .map_err(|e| stop_error(target, e))
+        })
+        .await?;
         Ok(timestamp(out.stop_timestamp()))
+    }
+
+    /// Every RUNNING durable execution of a function (and qualifier, if the ARN names one), following every
+    /// page. The API model's statuses have no PAUSING/PAUSED to filter on; a paused execution is still stopped
+    /// when it is named directly.
+    pub async fn list_running(&self, function: &TargetArn) -> Result<Vec<TargetArn>, StopError> {
+        let TargetKind::Function { name, qualifier } = function.kind() else {
+            return Err(StopError::InvalidRequest("only a function ARN lists durable executions".into()));
+        };
+        let (region, client) = (function.region().as_str(), self.clients.client(function.region().as_str()));
+        // The unqualified ARN works across accounts, where a bare name would not.
+        let unqualified =
+            format!("arn:{}:lambda:{region}:{}:function:{name}", function.partition(), function.account());
+        let mut executions = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = paced(&self.pacer, region, Api::ListDurableExecutionsByFunction, || async {
+                client
+                    .list_durable_executions_by_function()
+                    .function_name(&unqualified)
+                    .set_qualifier(qualifier.clone())
+                    .statuses(ExecutionStatus::Running)
+                    .max_items(1000)
+                    .set_marker(marker.clone())
+                    .send()
+                    .await
+                    .map_err(|e| list_error(function, e))
+            })
+            .await?;
+            for execution in page.durable_executions() {
+                // The server filters by status, but a stale page must not make us stop a finished execution:
+                // every listed execution still goes through describe-first.
+                match TargetArn::parse(execution.durable_execution_arn()) {
+                    Ok(arn) => executions.push(arn),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "ListDurableExecutionsByFunction returned an ARN the gateway does not accept")
+                    }
+                }
+            }
+            marker = page.next_marker().map(str::to_owned);
+            if marker.is_none() {
+                return Ok(executions);
+            }
+        }
     }
 }
 
@@ -98,9 +152,7 @@ macro_rules! map_lambda_error {
             Some($error::InvalidParameterValueException(_)) => {
                 StopError::InvalidRequest("Lambda rejected the durable execution request as invalid".into())
             }
-            Some($error::TooManyRequestsException(_)) => {
-                return StopError::Throttled { service: SERVICE, source: Box::new(err) };
-            }
+            Some($error::TooManyRequestsException(_)) => return throttled(SERVICE, err),
             Some($error::ServiceException(_)) => {
                 return StopError::Upstream { service: SERVICE, retryable: true, source: Box::new(err) };
             }
@@ -123,4 +175,22 @@ fn get_error(target: &TargetArn, err: SdkError<GetDurableExecutionError>) -> Sto
 
 fn stop_error(target: &TargetArn, err: SdkError<StopDurableExecutionError>) -> StopError {
     map_lambda_error!(StopDurableExecutionError, target, err)
+}
+
+fn list_error(function: &TargetArn, err: SdkError<ListDurableExecutionsByFunctionError>) -> StopError {
+    let mapped = match err.as_service_error() {
+        Some(ListDurableExecutionsByFunctionError::ResourceNotFoundException(_)) => {
+            StopError::NotFound(function.to_string())
+        }
+        Some(ListDurableExecutionsByFunctionError::InvalidParameterValueException(_)) => {
+            StopError::InvalidRequest("Lambda rejected the durable execution list request as invalid".into())
+        }
+        Some(ListDurableExecutionsByFunctionError::TooManyRequestsException(_)) => return throttled(SERVICE, err),
+        Some(ListDurableExecutionsByFunctionError::ServiceException(_)) => {
+            return StopError::Upstream { service: SERVICE, retryable: true, source: Box::new(err) };
+        }
+        _ => return unmodelled(SERVICE, err),
+    };
+    log_mapped(SERVICE, &mapped, &err);
+    mapped
 }

@@ -10,6 +10,7 @@ pub mod sfn;
 
 use std::collections::HashMap;
 use std::error::Error;
+use std::future::Future;
 use std::sync::RwLock;
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
 
 use crate::domain::outcome::StopError;
+use crate::pacing::{Api, Pacer};
 
 /// Loads the shared SDK configuration once: region and credentials from the Lambda environment, endpoints from
 /// `AWS_ENDPOINT_URL*` when set, and explicit retry and timeout settings so no call can hang an invocation.
@@ -88,7 +90,7 @@ where
 {
     let status = err.raw_response().map(|r| r.status().as_u16());
     if status == Some(429) || err.code().is_some_and(|c| THROTTLING_CODES.contains(&c)) {
-        return StopError::Throttled { service, source: Box::new(err) };
+        return throttled(service, err);
     }
     let retryable = match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
@@ -96,6 +98,55 @@ where
         _ => false,
     };
     StopError::Upstream { service, retryable, source: Box::new(err) }
+}
+
+/// A throttling outcome, keeping how long the service asked us to wait (`Retry-After`, in seconds).
+pub(crate) fn throttled<E>(service: &'static str, err: SdkError<E, HttpResponse>) -> StopError
+where
+    E: Error + Send + Sync + 'static,
+{
+    let retry_after = err
+        .raw_response()
+        .and_then(|r| r.headers().get("retry-after"))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(MAX_THROTTLE_WAIT.as_secs_f64())));
+    StopError::Throttled { service, retry_after, source: Box::new(err) }
+}
+
+/// How often a throttled call is tried again after the SDK's own retries gave up.
+const THROTTLE_RETRIES: u32 = 4;
+/// Longest wait between those tries, whatever `Retry-After` says.
+const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(5);
+
+/// Runs one API call at the pace the quota allows. When the service still throttles after the SDK's retries,
+/// waits as long as `Retry-After` asks (or backs off exponentially) and tries again, a bounded number of
+/// times. Safe because every caller either reads or stops after describing first.
+pub(crate) async fn paced<T, F, Fut>(pacer: &Pacer, region: &str, api: Api, mut call: F) -> Result<T, StopError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StopError>>,
+{
+    let mut attempt = 0;
+    loop {
+        pacer.acquire(region, api).await;
+        match call().await {
+            Err(StopError::Throttled { retry_after, .. }) if attempt < THROTTLE_RETRIES => {
+                let backoff = Duration::from_millis(100 << attempt);
+                let wait = retry_after.unwrap_or(backoff).min(MAX_THROTTLE_WAIT);
+                tracing::debug!(
+                    api = api.name(),
+                    region,
+                    attempt,
+                    wait_ms = wait.as_millis() as u64,
+                    "throttled; waiting"
+                );
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Logs an upstream error that is turned into an outcome without a source (not found, invalid), so the detail

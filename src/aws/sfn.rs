@@ -1,41 +1,48 @@
-//! AWS Step Functions: `DescribeExecution` and `StopExecution` for standard executions.
+//! AWS Step Functions: `DescribeExecution`, `StopExecution` and `ListExecutions` for standard executions.
 //!
-//! Knows the SDK and the domain; nothing about HTTP ingress or the Lambda runtime.
+//! Knows the SDK and the domain; nothing about HTTP ingress or the Lambda runtime. Every call is paced.
+
+use std::sync::Arc;
 
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::error::SdkError;
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
+use aws_sdk_sfn::operation::list_executions::ListExecutionsError;
 use aws_sdk_sfn::operation::stop_execution::StopExecutionError;
 use aws_sdk_sfn::types::ExecutionStatus;
 use chrono::{DateTime, Utc};
 
-use super::{Regional, log_mapped, timestamp, unmodelled};
+use super::{Regional, log_mapped, paced, throttled, timestamp, unmodelled};
 use crate::domain::arn::TargetArn;
 use crate::domain::outcome::{ExecutionState, StopError, StopText};
+use crate::pacing::{Api, Pacer};
 
 const SERVICE: &str = "Step Functions";
 
-/// Step Functions adapter; holds one client per region.
+/// Step Functions adapter; holds one client per region and the shared pacer.
 pub struct SfnAdapter {
     clients: Regional<Client>,
+    pacer: Arc<Pacer>,
 }
 
 impl SfnAdapter {
     /// Wraps the regional clients.
-    pub fn new(clients: Regional<Client>) -> Self {
-        SfnAdapter { clients }
+    pub fn new(clients: Regional<Client>, pacer: Arc<Pacer>) -> Self {
+        SfnAdapter { clients, pacer }
     }
 
     /// Reads the execution's status.
     pub async fn describe(&self, target: &TargetArn) -> Result<ExecutionState, StopError> {
-        let out = self
-            .clients
-            .client(target.region().as_str())
-            .describe_execution()
-            .execution_arn(target.to_string())
-            .send()
-            .await
-            .map_err(|e| describe_error(target, e))?;
+        let (region, client) = (target.region().as_str(), self.clients.client(target.region().as_str()));
+        let out = paced(&self.pacer, region, Api::DescribeExecution, || async {
+            client
+                .describe_execution()
+                .execution_arn(target.to_string())
+                .send()
+                .await
+                .map_err(|e| describe_error(target, e))
+        })
+        .await?;
         let status = out.status();
         Ok(ExecutionState {
             status: status.as_str().to_owned(),
@@ -48,17 +55,54 @@ impl SfnAdapter {
     /// Stops the execution. Returns the stop time the service reported, or `None` if the response carried no
     /// plausible timestamp (the caller then confirms with a describe).
     pub async fn stop(&self, target: &TargetArn, text: &StopText<'_>) -> Result<Option<DateTime<Utc>>, StopError> {
-        let out = self
-            .clients
-            .client(target.region().as_str())
-            .stop_execution()
-            .execution_arn(target.to_string())
-            .error(text.error_code.as_str())
-            .cause(text.cause())
-            .send()
-            .await
-            .map_err(|e| stop_error(target, e))?;
+        let (region, client) = (target.region().as_str(), self.clients.client(target.region().as_str()));
+        let cause = text.cause();
+        let out = paced(&self.pacer, region, Api::StopExecution, || async {
+            client
+                .stop_execution()
+                .execution_arn(target.to_string())
+                .error(text.error_code.as_str())
+                .cause(&cause)
+                .send()
+                .await
+                .map_err(|e| stop_error(target, e))
+        })
+        .await?;
         Ok(timestamp(out.stop_date()))
+    }
+
+    /// Every RUNNING execution of a state machine (or of a version or alias), following every page.
+    pub async fn list_running(&self, machine: &TargetArn) -> Result<Vec<TargetArn>, StopError> {
+        let (region, client) = (machine.region().as_str(), self.clients.client(machine.region().as_str()));
+        let mut executions = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = paced(&self.pacer, region, Api::ListExecutions, || async {
+                client
+                    .list_executions()
+                    .state_machine_arn(machine.to_string())
+                    .status_filter(ExecutionStatus::Running)
+                    .max_results(1000)
+                    .set_next_token(token.clone())
+                    .send()
+                    .await
+                    .map_err(|e| list_error(machine, e))
+            })
+            .await?;
+            for item in page.executions() {
+                match TargetArn::parse(item.execution_arn()) {
+                    Ok(arn) => executions.push(arn),
+                    // An ARN we cannot parse is one we would never stop; say so rather than drop it silently.
+                    Err(err) => {
+                        tracing::warn!(error = %err, "ListExecutions returned an execution ARN the gateway does not accept")
+                    }
+                }
+            }
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(executions);
+            }
+        }
     }
 }
 
@@ -70,9 +114,7 @@ fn describe_error(target: &TargetArn, err: SdkError<DescribeExecutionError>) -> 
         Some(DescribeExecutionError::InvalidArn(_)) => {
             StopError::InvalidRequest("Step Functions rejected the target ARN as invalid".into())
         }
-        Some(DescribeExecutionError::KmsThrottlingException(_)) => {
-            return StopError::Throttled { service: SERVICE, source: Box::new(err) };
-        }
+        Some(DescribeExecutionError::KmsThrottlingException(_)) => return throttled(SERVICE, err),
         Some(
             DescribeExecutionError::KmsAccessDeniedException(_) | DescribeExecutionError::KmsInvalidStateException(_),
         ) => return StopError::Upstream { service: SERVICE, retryable: false, source: Box::new(err) },
@@ -91,12 +133,30 @@ fn stop_error(target: &TargetArn, err: SdkError<StopExecutionError>) -> StopErro
         Some(StopExecutionError::ValidationException(_)) => {
             StopError::InvalidRequest("Step Functions rejected the stop request's error or cause".into())
         }
-        Some(StopExecutionError::KmsThrottlingException(_)) => {
-            return StopError::Throttled { service: SERVICE, source: Box::new(err) };
-        }
+        Some(StopExecutionError::KmsThrottlingException(_)) => return throttled(SERVICE, err),
         Some(StopExecutionError::KmsAccessDeniedException(_) | StopExecutionError::KmsInvalidStateException(_)) => {
             return StopError::Upstream { service: SERVICE, retryable: false, source: Box::new(err) };
         }
+        _ => return unmodelled(SERVICE, err),
+    };
+    log_mapped(SERVICE, &mapped, &err);
+    mapped
+}
+
+/// An unknown state machine is `not_found`; an express one cannot be listed or stopped (`not_stoppable`).
+fn list_error(machine: &TargetArn, err: SdkError<ListExecutionsError>) -> StopError {
+    let mapped = match err.as_service_error() {
+        Some(ListExecutionsError::StateMachineDoesNotExist(_) | ListExecutionsError::ResourceNotFound(_)) => {
+            StopError::NotFound(machine.to_string())
+        }
+        Some(ListExecutionsError::StateMachineTypeNotSupported(_)) => StopError::NotStoppable(
+            "express state machines have no stop API: their executions end by their own timeout".into(),
+        ),
+        Some(
+            ListExecutionsError::InvalidArn(_)
+            | ListExecutionsError::InvalidToken(_)
+            | ListExecutionsError::ValidationException(_),
+        ) => StopError::InvalidRequest("Step Functions rejected the list request for the state machine".into()),
         _ => return unmodelled(SERVICE, err),
     };
     log_mapped(SERVICE, &mapped, &err);

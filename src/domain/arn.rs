@@ -416,23 +416,35 @@ impl TargetArn {
         }
     }
 
-    /// Why this target cannot be stopped here, or `None` when it can.
+    /// Why this target cannot be stopped here, or `None` when it can (directly, or in bulk).
     pub fn not_stoppable_reason(&self) -> Option<&'static str> {
         match self.kind {
-            TargetKind::SfnExecution { .. } | TargetKind::DurableExecution { .. } => None,
             TargetKind::SfnExpressExecution { .. } => Some(
                 "express executions cannot be stopped: Step Functions has no stop API for them; they end by their own timeout (at most 5 minutes)",
             ),
             TargetKind::SfnMapRun { .. } => {
                 Some("map runs cannot be stopped directly: stop the parent execution that started the Distributed Map")
             }
-            TargetKind::StateMachine { .. } => Some(
-                "a state machine is not an execution: name one execution ARN (stopping every execution of a state machine is not supported yet)",
-            ),
-            TargetKind::Function { .. } => Some(
-                "a function is not a durable execution: name one durable execution ARN (stopping every durable execution of a function is not supported yet)",
-            ),
+            _ => None,
         }
+    }
+
+    /// Whether the target names many executions (a state machine or a function) rather than one.
+    pub fn is_bulk(&self) -> bool {
+        matches!(self.kind, TargetKind::StateMachine { .. } | TargetKind::Function { .. })
+    }
+
+    /// The function `name` (optionally qualified) in this partition, region and account, e.g. from an alarm's
+    /// `FunctionName` dimension. Built through the parser, so it obeys the same grammar as any other ARN.
+    pub fn function(
+        partition: Partition,
+        region: &Region,
+        account: &AccountId,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<TargetArn, ArnError> {
+        let qualifier = qualifier.map(|q| format!(":{q}")).unwrap_or_default();
+        TargetArn::parse(&format!("arn:{partition}:lambda:{region}:{account}:function:{name}{qualifier}"))
     }
 }
 
@@ -627,11 +639,37 @@ mod tests {
     }
 
     #[test]
-    fn only_executions_are_stoppable() {
+    fn express_executions_and_map_runs_are_not_stoppable() {
         assert!(TargetArn::parse(SFN).unwrap().not_stoppable_reason().is_none());
         assert!(TargetArn::parse(DURABLE).unwrap().not_stoppable_reason().is_none());
         let express = TargetArn::parse("arn:aws:states:us-east-1:123456789012:express:m:e:i").unwrap();
         assert!(express.not_stoppable_reason().unwrap().contains("express"));
+        let map_run = TargetArn::parse("arn:aws:states:us-east-1:123456789012:mapRun:m/l:i").unwrap();
+        assert!(map_run.not_stoppable_reason().unwrap().contains("parent execution"));
+    }
+
+    #[test]
+    fn state_machines_and_functions_are_bulk_targets() {
+        for arn in [
+            "arn:aws:states:us-east-1:123456789012:stateMachine:orders",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:orders:7",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:orders:live",
+            "arn:aws:lambda:us-east-1:123456789012:function:checkout",
+        ] {
+            let t = TargetArn::parse(arn).unwrap();
+            assert!(t.is_bulk() && t.not_stoppable_reason().is_none(), "{arn}");
+        }
+        assert!(!TargetArn::parse(SFN).unwrap().is_bulk());
+        let f = TargetArn::function(
+            Partition::Aws,
+            &Region::parse("eu-west-1").unwrap(),
+            &AccountId::parse("123456789012").unwrap(),
+            "checkout",
+            Some("live"),
+        )
+        .unwrap();
+        assert_eq!(f.to_string(), "arn:aws:lambda:eu-west-1:123456789012:function:checkout:live");
+        assert!(TargetArn::function(Partition::Aws, f.region(), f.account(), "bad name", None).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! test's memory). It derives `serde::Serialize` so every sink writes the same shape, but nothing here knows a
 //! wire format. Bump [`SCHEMA_VERSION`] on any incompatible change to the field set.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Mutex;
 
@@ -23,6 +24,11 @@ pub struct AuditEvent {
     pub schema_version: u32,
     /// Unique id of this record, also returned to the caller and written into the stop's cause.
     pub audit_id: String,
+    /// `request` (one per request, always) or `execution` (one per execution a bulk stop stopped).
+    pub record_type: &'static str,
+    /// For `execution` records: the request record they belong to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_audit_id: Option<String>,
     /// When the request arrived (RFC 3339, UTC).
     pub time: String,
     /// The Lambda request id of the invocation.
@@ -41,6 +47,12 @@ pub struct AuditEvent {
     pub error_code: Option<String>,
     /// The policy decision, when the request got that far.
     pub decision: Option<AuditDecision>,
+    /// How an alarm's targets were found (`tags`, `policy-mapping`, `metric-dimensions`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<&'static str>,
+    /// For bulk stops: how many executions ended in each outcome (plus `remaining`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counts: Option<BTreeMap<&'static str, usize>>,
     /// Outcome code (`stopped`, `denied`, …).
     pub outcome: &'static str,
     /// Human-readable detail for outcomes that are not successes.
@@ -59,7 +71,7 @@ pub struct AuditEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditCaller {
-    /// `iam` or `eventbridge`.
+    /// `iam`, `eventbridge` or `alarm`.
     pub kind: &'static str,
     /// IAM principal ARN.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -67,6 +79,9 @@ pub struct AuditCaller {
     /// EventBridge source.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_source: Option<String>,
+    /// CloudWatch alarm ARN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alarm_arn: Option<String>,
     /// Caller account.
     pub account: String,
     /// Organization id, when reported.
@@ -82,6 +97,9 @@ pub struct AuditTarget {
     pub arn: Option<String>,
     /// Kind of target (`sfn-execution`, …) when the ARN parsed.
     pub kind: Option<&'static str>,
+    /// Further targets (an alarm may resolve to several).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub additional: Vec<String>,
 }
 
 /// The policy decision.
@@ -109,10 +127,10 @@ pub fn bounded(text: &str) -> String {
 }
 
 /// Where audit records go. Emitting never fails from the caller's point of view: a sink that cannot deliver
-/// says so in its own log line, and the request's outcome is unchanged.
+/// says so in its own log lines, and the request's outcome is unchanged.
 pub trait AuditSink {
-    /// Records one event.
-    fn emit(&self, event: &AuditEvent) -> impl Future<Output = ()> + Send;
+    /// Records the events of one request: its request record first, then any execution records.
+    fn emit(&self, events: &[AuditEvent]) -> impl Future<Output = ()> + Send;
 }
 
 /// Keeps records in memory, for tests and local tooling.
@@ -129,9 +147,9 @@ impl RecordingSink {
 }
 
 impl AuditSink for RecordingSink {
-    async fn emit(&self, event: &AuditEvent) {
-        if let Ok(mut events) = self.events.lock() {
-            events.push(event.clone());
+    async fn emit(&self, events: &[AuditEvent]) {
+        if let Ok(mut recorded) = self.events.lock() {
+            recorded.extend_from_slice(events);
         }
     }
 }

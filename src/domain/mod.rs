@@ -2,6 +2,7 @@
 //!
 //! Must not depend on the AWS SDK, the Lambda runtime or any wire format.
 
+pub mod alarm;
 pub mod arn;
 pub mod audit;
 pub mod outcome;

@@ -4,8 +4,12 @@
 //! upstream failure becomes one of its variants. Its HTTP status and whether Lambda should retry are decided
 //! here, in one place each.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 
+use super::arn::TargetArn;
 use super::text::{ErrorCode, Reason, SFN_CAUSE_MAX};
 
 /// A boxed upstream error, kept as the source of [`StopError`] variants so logs can print the whole chain.
@@ -23,7 +27,7 @@ pub struct ExecutionState {
 }
 
 /// A request that was handled successfully.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Outcome {
     /// The execution was running and is now stopped.
     Stopped {
@@ -42,6 +46,13 @@ pub enum Outcome {
         /// Status at the time (the execution would have been stopped).
         previous_status: String,
     },
+    /// An alarm state change that does not act (not a transition into ALARM).
+    Ignored {
+        /// Why.
+        reason: String,
+    },
+    /// A state machine, function or alarm: many executions, each through the same ensure-stopped path.
+    Bulk(BulkReport),
 }
 
 impl Outcome {
@@ -51,14 +62,25 @@ impl Outcome {
             Outcome::Stopped { .. } => "stopped",
             Outcome::AlreadyFinished { .. } => "already_finished",
             Outcome::DryRun { .. } => "dry_run",
+            Outcome::Ignored { .. } => "ignored",
+            Outcome::Bulk(report) => report.code(),
         }
     }
 
-    /// The status seen before acting.
-    pub fn previous_status(&self) -> &str {
+    /// The HTTP status: 200, except an incomplete bulk stop (503: resend to continue).
+    pub fn http_status(&self) -> u16 {
         match self {
-            Outcome::Stopped { previous_status, .. } | Outcome::DryRun { previous_status } => previous_status,
-            Outcome::AlreadyFinished { status } => status,
+            Outcome::Bulk(report) if report.is_incomplete() => 503,
+            _ => 200,
+        }
+    }
+
+    /// The status seen before acting, for single executions.
+    pub fn previous_status(&self) -> Option<&str> {
+        match self {
+            Outcome::Stopped { previous_status, .. } | Outcome::DryRun { previous_status } => Some(previous_status),
+            Outcome::AlreadyFinished { status } => Some(status),
+            Outcome::Ignored { .. } | Outcome::Bulk(_) => None,
         }
     }
 
@@ -68,6 +90,64 @@ impl Outcome {
             Outcome::Stopped { stopped_at, .. } => Some(*stopped_at),
             _ => None,
         }
+    }
+}
+
+/// What one execution of a bulk stop came to.
+#[derive(Debug)]
+pub struct ExecutionResult {
+    /// The execution.
+    pub target: TargetArn,
+    /// Its outcome.
+    pub result: Result<Outcome, StopError>,
+}
+
+/// The result of a bulk stop: every execution handled, and those left when time ran out.
+#[derive(Debug, Default)]
+pub struct BulkReport {
+    /// Executions handled, in completion order.
+    pub executions: Vec<ExecutionResult>,
+    /// Executions not handled before the deadline; a retry continues with them.
+    pub remaining: Vec<TargetArn>,
+    /// Whether nothing was stopped on purpose.
+    pub dry_run: bool,
+}
+
+impl BulkReport {
+    /// `incomplete` when anything is left or failed transiently (a retry continues, idempotently), `dry_run`,
+    /// `already_finished` when nothing was running, otherwise `stopped`.
+    pub fn code(&self) -> &'static str {
+        if self.is_incomplete() {
+            "incomplete"
+        } else if self.dry_run {
+            "dry_run"
+        } else if self.executions.is_empty() {
+            "already_finished"
+        } else {
+            "stopped"
+        }
+    }
+
+    /// Whether a retry has work left.
+    pub fn is_incomplete(&self) -> bool {
+        !self.remaining.is_empty()
+            || self.executions.iter().any(|e| e.result.as_ref().is_err_and(StopError::is_retryable))
+    }
+
+    /// How many executions ended in each outcome code.
+    pub fn counts(&self) -> BTreeMap<&'static str, usize> {
+        let mut counts = BTreeMap::new();
+        for e in &self.executions {
+            let code = match &e.result {
+                Ok(o) => o.code(),
+                Err(err) => err.code(),
+            };
+            *counts.entry(code).or_default() += 1;
+        }
+        if !self.remaining.is_empty() {
+            counts.insert("remaining", self.remaining.len());
+        }
+        counts
     }
 }
 
@@ -136,11 +216,23 @@ pub enum StopError {
     /// The target is recognised but cannot be stopped here.
     #[error("{0}")]
     NotStoppable(String),
+    /// A bulk stop would stop more executions than the policy allows without confirmation.
+    #[error(
+        "this request would stop {count} executions; the policy allows {limit} per request, so none were stopped (API callers confirm by resending with \"confirmCount\": {count})"
+    )]
+    BlastRadiusExceeded {
+        /// Executions that would be stopped.
+        count: usize,
+        /// The policy's cap.
+        limit: usize,
+    },
     /// The target service is throttling; retry later.
     #[error("{service} is throttling requests; retry later")]
     Throttled {
         /// Which service.
         service: &'static str,
+        /// How long the service asked us to wait (`Retry-After`), if it said.
+        retry_after: Option<Duration>,
         /// The upstream error.
         #[source]
         source: BoxError,
@@ -170,6 +262,7 @@ impl StopError {
             StopError::Denied(_) => "denied",
             StopError::NotFound(_) => "not_found",
             StopError::NotStoppable(_) => "not_stoppable",
+            StopError::BlastRadiusExceeded { .. } => "blast_radius_exceeded",
             StopError::Throttled { .. } => "throttled",
             StopError::Upstream { .. } => "upstream_error",
         }
@@ -183,7 +276,7 @@ impl StopError {
             StopError::Denied(_) => 403,
             StopError::NotFound(_) | StopError::RouteNotFound(_) => 404,
             StopError::MethodNotAllowed(_) => 405,
-            StopError::NotStoppable(_) => 409,
+            StopError::NotStoppable(_) | StopError::BlastRadiusExceeded { .. } => 409,
             StopError::PayloadTooLarge { .. } => 413,
             StopError::Throttled { .. } => 429,
             StopError::Upstream { .. } => 502,
@@ -220,7 +313,8 @@ mod tests {
             (StopError::Denied("x".into()), "denied", 403, false),
             (StopError::NotFound("x".into()), "not_found", 404, false),
             (StopError::NotStoppable("x".into()), "not_stoppable", 409, false),
-            (StopError::Throttled { service: "s", source: boxed() }, "throttled", 429, true),
+            (StopError::BlastRadiusExceeded { count: 2, limit: 1 }, "blast_radius_exceeded", 409, false),
+            (StopError::Throttled { service: "s", retry_after: None, source: boxed() }, "throttled", 429, true),
             (StopError::Upstream { service: "s", retryable: true, source: boxed() }, "upstream_error", 502, true),
             (StopError::Upstream { service: "s", retryable: false, source: boxed() }, "upstream_error", 502, false),
         ];

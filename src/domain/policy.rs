@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use super::alarm::AlarmRouting;
 use super::arn::TargetArn;
 use super::request::Caller;
 use super::text::{ErrorCode, Reason};
@@ -105,6 +106,8 @@ pub struct CallerMatch {
     pub org_ids: Option<Field>,
     /// EventBridge sources (event callers only).
     pub sources: Option<Vec<Glob>>,
+    /// CloudWatch alarm name globs (alarm callers only).
+    pub alarms: Option<Vec<Glob>>,
 }
 
 impl CallerMatch {
@@ -117,7 +120,7 @@ impl CallerMatch {
                     && p.account.matches(principal.account().as_str())
                     && p.resource.matches(principal.resource())
             }),
-            Caller::EventBridge { .. } => false,
+            _ => false,
         });
         let account_ok = self.accounts.as_ref().is_none_or(|f| f.matches(caller.account().as_str()));
         let org_ok = self.org_ids.as_ref().is_none_or(|f| match caller {
@@ -126,9 +129,13 @@ impl CallerMatch {
         });
         let source_ok = self.sources.as_ref().is_none_or(|globs| match caller {
             Caller::EventBridge { source, .. } => globs.iter().any(|g| g.matches(source.as_str())),
-            Caller::Iam { .. } => false,
+            _ => false,
         });
-        principal_ok && account_ok && org_ok && source_ok
+        let alarm_ok = self.alarms.as_ref().is_none_or(|globs| match caller {
+            Caller::Alarm { alarm } => globs.iter().any(|g| g.matches(alarm.name())),
+            _ => false,
+        });
+        principal_ok && account_ok && org_ok && source_ok && alarm_ok
     }
 }
 
@@ -246,6 +253,8 @@ pub struct Rule {
     pub reason: ReasonRule,
     /// Error code requirements (allow rules).
     pub error_codes: ErrorCodeRule,
+    /// Blast-radius cap for this rule's bulk stops, if tighter than the policy's.
+    pub max_executions: Option<usize>,
 }
 
 /// The whole policy.
@@ -255,6 +264,10 @@ pub struct Policy {
     pub dry_run: bool,
     /// Rules, in document order.
     pub rules: Vec<Rule>,
+    /// Blast-radius cap: a request that would stop more executions stops none unless confirmed.
+    pub max_executions: usize,
+    /// Named targets and alarm mappings.
+    pub routing: AlarmRouting,
 }
 
 /// The policy's answer, with the rule that decided and one line of rationale.
@@ -268,6 +281,8 @@ pub enum Decision {
         error_code: ErrorCode,
         /// Whether policy makes this a dry run.
         dry_run: bool,
+        /// Most executions one request may stop without confirmation.
+        max_executions: usize,
         /// One line of why.
         rationale: String,
     },
@@ -351,6 +366,7 @@ impl Policy {
                         rule_id: rule.id.clone(),
                         error_code: code,
                         dry_run: self.dry_run || rule.dry_run,
+                        max_executions: rule.max_executions.unwrap_or(self.max_executions).min(self.max_executions),
                         rationale: format!("rule {} allows {caller} to stop {}", rule.id, describe_target(target)),
                     };
                 }
@@ -404,7 +420,12 @@ mod tests {
             targets,
             reason: ReasonRule::default(),
             error_codes: ErrorCodeRule { allowed: vec![], default: ErrorCode::parse("StopGateway.Stopped").unwrap() },
+            max_executions: None,
         }
+    }
+
+    fn policy(rules: Vec<Rule>) -> Policy {
+        Policy { dry_run: false, rules, max_executions: 100, routing: AlarmRouting::default() }
     }
 
     fn oncall() -> CallerMatch {
@@ -447,19 +468,16 @@ mod tests {
         strict.reason.pattern = Some(regex_lite::Regex::new("[A-Z]+-[0-9]+").unwrap());
         strict.reason.min_chars = 10;
         strict.error_codes.allowed = vec![glob("Ops.*")];
-        Policy {
-            dry_run: false,
-            rules: vec![
-                strict,
-                rule("alarms-orders", Effect::Allow, alarms(), targets(&["orders-*"])),
-                rule(
-                    "protect-ledger",
-                    Effect::Deny,
-                    CallerMatch { accounts: Some(Field::Any), ..Default::default() },
-                    targets(&["orders-ledger"]),
-                ),
-            ],
-        }
+        policy(vec![
+            strict,
+            rule("alarms-orders", Effect::Allow, alarms(), targets(&["orders-*"])),
+            rule(
+                "protect-ledger",
+                Effect::Deny,
+                CallerMatch { accounts: Some(Field::Any), ..Default::default() },
+                targets(&["orders-ledger"]),
+            ),
+        ])
     }
 
     #[test]
@@ -520,7 +538,7 @@ mod tests {
 
     #[test]
     fn empty_policy_denies_everything() {
-        let policy = Policy { dry_run: false, rules: vec![] };
+        let policy = policy(vec![]);
         let d = decide(&policy, &events("a.b", "111122223333"), &target("orders"), "why", None);
         assert_eq!(d.rule_id(), None);
         assert!(d.rationale().contains("denied by default"), "{}", d.rationale());
@@ -552,20 +570,50 @@ mod tests {
 
     #[test]
     fn org_selector_requires_a_reported_org() {
-        let policy = Policy {
-            dry_run: false,
-            rules: vec![rule(
-                "org",
-                Effect::Allow,
-                CallerMatch { org_ids: Some(exact(&["o-a1b2c3d4e5"])), ..Default::default() },
-                targets(&["*"]),
-            )],
-        };
+        let policy = policy(vec![rule(
+            "org",
+            Effect::Allow,
+            CallerMatch { org_ids: Some(exact(&["o-a1b2c3d4e5"])), ..Default::default() },
+            targets(&["*"]),
+        )]);
         let in_org = iam("arn:aws:iam::111122223333:user/a", Some("o-a1b2c3d4e5"));
         let no_org = iam("arn:aws:iam::111122223333:user/a", None);
         assert_eq!(decide(&policy, &in_org, &target("x"), "why", None).effect_name(), "allow");
         assert_eq!(decide(&policy, &no_org, &target("x"), "why", None).effect_name(), "deny");
         assert_eq!(decide(&policy, &events("a.b", "111122223333"), &target("x"), "why", None).effect_name(), "deny");
+    }
+
+    #[test]
+    fn alarm_callers_match_alarm_name_globs_and_accounts() {
+        let mut r = rule(
+            "alarms",
+            Effect::Allow,
+            CallerMatch {
+                alarms: Some(vec![glob("orders-*")]),
+                accounts: Some(exact(&["111122223333"])),
+                ..Default::default()
+            },
+            targets(&["*"]),
+        );
+        r.max_executions = Some(500);
+        let policy = policy(vec![r]);
+        let alarm = |arn: &str| Caller::Alarm { alarm: crate::domain::request::AlarmArn::parse(arn).unwrap() };
+        let ok = alarm("arn:aws:cloudwatch:us-east-1:111122223333:alarm:orders-error-rate");
+        let d = decide(&policy, &ok, &target("x"), "why", None);
+        assert!(
+            matches!(d, Decision::Allow { max_executions: 100, .. }),
+            "a rule cannot raise the policy's cap: {d:?}"
+        );
+        let other = alarm("arn:aws:cloudwatch:us-east-1:111122223333:alarm:billing-error-rate");
+        assert_eq!(decide(&policy, &other, &target("x"), "why", None).effect_name(), "deny");
+        let other_account = alarm("arn:aws:cloudwatch:us-east-1:999999999999:alarm:orders-error-rate");
+        assert_eq!(decide(&policy, &other_account, &target("x"), "why", None).effect_name(), "deny");
+        let events = events("orders-x", "111122223333");
+        assert_eq!(
+            decide(&policy, &events, &target("x"), "why", None).effect_name(),
+            "deny",
+            "an alarms selector never matches events"
+        );
     }
 
     #[test]

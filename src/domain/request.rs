@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::arn::{AccountId, ArnError, Partition, TargetArn, excerpt};
+use super::arn::{AccountId, ArnError, Partition, Region, TargetArn, excerpt};
 use super::text::{ErrorCode, Reason};
 
 /// The door a request came through.
@@ -13,6 +13,10 @@ use super::text::{ErrorCode, Reason};
 pub enum SourceKind {
     /// An EventBridge event (`detail-type: Stop Requested`).
     EventBridge,
+    /// An EventBridge `CloudWatch Alarm State Change` event.
+    AlarmEvent,
+    /// The payload of an alarm's direct Lambda action.
+    AlarmAction,
     /// API Gateway REST API, v1 proxy payload.
     RestApi,
     /// API Gateway HTTP API, v2 payload.
@@ -28,6 +32,8 @@ impl SourceKind {
     pub fn as_str(self) -> &'static str {
         match self {
             SourceKind::EventBridge => "eventbridge",
+            SourceKind::AlarmEvent => "alarm-event",
+            SourceKind::AlarmAction => "alarm-action",
             SourceKind::RestApi => "apigw-rest",
             SourceKind::HttpApi => "apigw-http",
             SourceKind::FunctionUrl => "function-url",
@@ -38,6 +44,11 @@ impl SourceKind {
     /// Whether the sender can read a response and resend (HTTP), as opposed to fire-and-forget events.
     pub fn is_interactive(self) -> bool {
         matches!(self, SourceKind::RestApi | SourceKind::HttpApi | SourceKind::FunctionUrl)
+    }
+
+    /// Whether a transient failure should fail the invocation so Lambda retries it (asynchronous sources).
+    pub fn retries_on_failure(self) -> bool {
+        matches!(self, SourceKind::EventBridge | SourceKind::AlarmEvent | SourceKind::AlarmAction)
     }
 }
 
@@ -104,6 +115,67 @@ impl fmt::Display for PrincipalArn {
     }
 }
 
+/// A CloudWatch alarm ARN, `arn:PARTITION:cloudwatch:REGION:ACCOUNT:alarm:NAME`. Alarm names may hold spaces
+/// and punctuation; they may not hold control characters or exceed 255 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmArn {
+    partition: Partition,
+    region: Region,
+    account: AccountId,
+    name: String,
+}
+
+impl AlarmArn {
+    /// Parses an alarm ARN.
+    pub fn parse(s: &str) -> Result<AlarmArn, ArnError> {
+        let mut fields = s.splitn(7, ':');
+        let (Some("arn"), Some(partition), Some("cloudwatch"), Some(region), Some(account), Some("alarm"), Some(name)) =
+            (fields.next(), fields.next(), fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(ArnError::NotAnArn);
+        };
+        if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
+            return Err(ArnError::Field {
+                field: "alarm name",
+                value: excerpt(name),
+                rule: "1-255 characters, no control characters",
+            });
+        }
+        Ok(AlarmArn {
+            partition: Partition::parse(partition).ok_or_else(|| ArnError::Partition(excerpt(partition)))?,
+            region: Region::parse(region)?,
+            account: AccountId::parse(account)?,
+            name: name.to_owned(),
+        })
+    }
+
+    /// Partition.
+    pub fn partition(&self) -> Partition {
+        self.partition
+    }
+
+    /// Region.
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    /// Account.
+    pub fn account(&self) -> &AccountId {
+        &self.account
+    }
+
+    /// Alarm name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl fmt::Display for AlarmArn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "arn:{}:cloudwatch:{}:{}:alarm:{}", self.partition, self.region, self.account, self.name)
+    }
+}
+
 /// An AWS Organizations id, `o-` and 10–32 lowercase letters or digits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgId(String);
@@ -157,6 +229,11 @@ pub enum Caller {
         /// The event's `account`.
         account: AccountId,
     },
+    /// A CloudWatch alarm acting as a kill-switch.
+    Alarm {
+        /// The alarm.
+        alarm: AlarmArn,
+    },
 }
 
 impl Caller {
@@ -164,6 +241,7 @@ impl Caller {
     pub fn account(&self) -> &AccountId {
         match self {
             Caller::Iam { account, .. } | Caller::EventBridge { account, .. } => account,
+            Caller::Alarm { alarm } => alarm.account(),
         }
     }
 }
@@ -173,6 +251,7 @@ impl fmt::Display for Caller {
         match self {
             Caller::Iam { principal, .. } => write!(f, "{principal}"),
             Caller::EventBridge { source, account } => write!(f, "events:{}@{account}", source.as_str()),
+            Caller::Alarm { alarm } => write!(f, "{alarm}"),
         }
     }
 }
@@ -180,8 +259,8 @@ impl fmt::Display for Caller {
 /// A fully parsed stop request: everything in it is already valid for the target API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StopRequest {
-    /// What to stop.
-    pub target: TargetArn,
+    /// What to stop: one target for HTTP and `Stop Requested` events; one or more for alarms. Never empty.
+    pub targets: Vec<TargetArn>,
     /// Why.
     pub reason: Reason,
     /// The error code the caller asked for; the policy supplies a default when absent.
@@ -192,6 +271,8 @@ pub struct StopRequest {
     pub caller: Caller,
     /// Which door the request came through.
     pub source: SourceKind,
+    /// The execution count an API caller confirms when a bulk stop exceeds the blast-radius cap.
+    pub confirm_count: Option<u64>,
 }
 
 #[cfg(test)]
@@ -223,6 +304,22 @@ mod tests {
             "arn:aws:iam::123456789012:user/ａ",
         ] {
             assert!(PrincipalArn::parse(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn alarm_arns_keep_their_name_and_fields() {
+        let a = AlarmArn::parse("arn:aws:cloudwatch:us-east-1:111122223333:alarm:orders error rate: high").unwrap();
+        assert_eq!(a.name(), "orders error rate: high");
+        assert_eq!(a.account().as_str(), "111122223333");
+        assert_eq!(a.to_string(), "arn:aws:cloudwatch:us-east-1:111122223333:alarm:orders error rate: high");
+        for bad in [
+            "arn:aws:cloudwatch:us-east-1:111122223333:alarm:",
+            "arn:aws:cloudwatch:us-east-1:1:alarm:x",
+            "arn:aws:sns:us-east-1:111122223333:alarm:x",
+            "arn:aws:cloudwatch:us-east-1:111122223333:alarm:a\nb",
+        ] {
+            assert!(AlarmArn::parse(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -60,7 +60,7 @@ pub enum ReasonError {
 
 /// Characters that change how text is displayed without being visible: zero-width characters and bidirectional
 /// overrides could make an audit record read differently from what was sent ("Trojan Source").
-fn is_invisible_format(c: char) -> bool {
+pub(crate) fn is_invisible_format(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}')
 }
 

@@ -17,8 +17,9 @@ use stop_gateway::aws::Regional;
 use stop_gateway::aws::durable::DurableAdapter;
 use stop_gateway::aws::sfn::SfnAdapter;
 use stop_gateway::domain::policy::Policy;
+use stop_gateway::pacing::Pacer;
 use stop_gateway::policy_file::{Format, parse_policy};
-use stop_gateway::service::Gateway;
+use stop_gateway::service::{BulkSettings, Gateway};
 
 /// When the mocked executions started.
 pub const STARTED: i64 = 1_795_230_000;
@@ -44,10 +45,12 @@ pub fn lambda_client(rules: &[&Rule]) -> aws_sdk_lambda::Client {
 
 /// A gateway over the given clients, every region served by the same mock.
 pub fn gateway(policy: Policy, sfn: aws_sdk_sfn::Client, lambda: aws_sdk_lambda::Client) -> Gateway {
+    let pacer = Arc::new(Pacer::default());
     Gateway::new(
         policy,
-        SfnAdapter::new(Regional::new("us-east-1", move |_: &str| sfn.clone())),
-        DurableAdapter::new(Regional::new("us-east-1", move |_: &str| lambda.clone())),
+        SfnAdapter::new(Regional::new("us-east-1", move |_: &str| sfn.clone()), pacer.clone()),
+        DurableAdapter::new(Regional::new("us-east-1", move |_: &str| lambda.clone()), pacer),
+        BulkSettings::default(),
     )
 }
 

@@ -1,0 +1,193 @@
+//! Client-side pacing: one token bucket per (region, API), sized like AWS's default API quotas, so a bulk stop
+//! runs at the fastest rate the account allows instead of tripping throttling and backing off.
+//!
+//! Knows nothing of the SDK; adapters call [`Pacer::acquire`] before every request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// The APIs the gateway calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Api {
+    /// Step Functions `DescribeExecution`.
+    DescribeExecution,
+    /// Step Functions `StopExecution`.
+    StopExecution,
+    /// Step Functions `ListExecutions`.
+    ListExecutions,
+    /// Lambda `GetDurableExecution`.
+    GetDurableExecution,
+    /// Lambda `StopDurableExecution`.
+    StopDurableExecution,
+    /// Lambda `ListDurableExecutionsByFunction`.
+    ListDurableExecutionsByFunction,
+}
+
+impl Api {
+    const ALL: [Api; 6] = [
+        Api::DescribeExecution,
+        Api::StopExecution,
+        Api::ListExecutions,
+        Api::GetDurableExecution,
+        Api::StopDurableExecution,
+        Api::ListDurableExecutionsByFunction,
+    ];
+
+    /// The API's name, as used in `RATE_LIMITS`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::DescribeExecution => "DescribeExecution",
+            Api::StopExecution => "StopExecution",
+            Api::ListExecutions => "ListExecutions",
+            Api::GetDurableExecution => "GetDurableExecution",
+            Api::StopDurableExecution => "StopDurableExecution",
+            Api::ListDurableExecutionsByFunction => "ListDurableExecutionsByFunction",
+        }
+    }
+}
+
+/// A token bucket's size and refill rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Tokens available at once.
+    pub burst: f64,
+    /// Tokens added per second.
+    pub per_second: f64,
+}
+
+/// Step Functions gives its three largest regions bigger API buckets.
+const LARGE_SFN_REGIONS: [&str; 3] = ["us-east-1", "us-west-2", "eu-west-1"];
+
+/// AWS's default quota for `api` in `region`. Step Functions' numbers follow its published API quotas
+/// (`StopExecution` 1000 burst / 200 per second in the large regions, 500 / 25 elsewhere). Lambda publishes no
+/// per-API numbers for durable executions, so those are conservative; override any of them with `RATE_LIMITS`.
+pub fn default_rate(region: &str, api: Api) -> Rate {
+    let large = LARGE_SFN_REGIONS.contains(&region);
+    let (burst, per_second) = match (api, large) {
+        (Api::StopExecution, true) => (1000.0, 200.0),
+        (Api::StopExecution, false) => (500.0, 25.0),
+        (Api::DescribeExecution, true) => (250.0, 100.0),
+        (Api::DescribeExecution, false) => (200.0, 25.0),
+        (Api::ListExecutions, _) => (100.0, 5.0),
+        (Api::GetDurableExecution | Api::StopDurableExecution, _) => (100.0, 50.0),
+        (Api::ListDurableExecutionsByFunction, _) => (50.0, 10.0),
+    };
+    Rate { burst, per_second }
+}
+
+#[derive(Debug)]
+struct Bucket {
+    rate: Rate,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn refill(&mut self, now: Instant) {
+        let earned = now.duration_since(self.last).as_secs_f64() * self.rate.per_second;
+        self.tokens = (self.tokens + earned).min(self.rate.burst);
+        self.last = now;
+    }
+}
+
+/// One bucket, shared by every task calling that API in that region.
+type SharedBucket = Arc<tokio::sync::Mutex<Bucket>>;
+
+/// Token buckets per (region, API), created on first use and shared by every request the process handles.
+#[derive(Debug, Default)]
+pub struct Pacer {
+    overrides: HashMap<Api, Rate>,
+    buckets: Mutex<HashMap<(String, Api), SharedBucket>>,
+}
+
+impl Pacer {
+    /// A pacer with AWS's defaults, overridden per API by `spec`: `API=BURST/PER_SECOND`, comma-separated,
+    /// e.g. `StopExecution=5000/1000,DescribeExecution=500/200`.
+    pub fn from_spec(spec: &str) -> Result<Pacer, String> {
+        let mut overrides = HashMap::new();
+        for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (name, rate) =
+                entry.split_once('=').ok_or_else(|| format!("{entry:?}: expected API=BURST/PER_SECOND"))?;
+            let api = Api::ALL
+                .into_iter()
+                .find(|a| a.name() == name.trim())
+                .ok_or_else(|| format!("unknown API {name:?} (one of {})", Api::ALL.map(Api::name).join(", ")))?;
+            let (burst, per_second) =
+                rate.split_once('/').ok_or_else(|| format!("{entry:?}: expected BURST/PER_SECOND"))?;
+            let parse = |v: &str| v.trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 1.0);
+            let (Some(burst), Some(per_second)) = (parse(burst), parse(per_second)) else {
+                return Err(format!("{entry:?}: burst and rate must be numbers of at least 1"));
+            };
+            overrides.insert(api, Rate { burst, per_second });
+        }
+        Ok(Pacer { overrides, buckets: Mutex::default() })
+    }
+
+    /// The rate in force for `api` in `region`.
+    pub fn rate(&self, region: &str, api: Api) -> Rate {
+        self.overrides.get(&api).copied().unwrap_or_else(|| default_rate(region, api))
+    }
+
+    /// Waits until a request to `api` in `region` fits the quota, then takes a token.
+    pub async fn acquire(&self, region: &str, api: Api) {
+        let bucket = {
+            let Ok(mut buckets) = self.buckets.lock() else { return };
+            buckets
+                .entry((region.to_owned(), api))
+                .or_insert_with(|| {
+                    let rate = self.rate(region, api);
+                    Arc::new(tokio::sync::Mutex::new(Bucket { rate, tokens: rate.burst, last: Instant::now() }))
+                })
+                .clone()
+        };
+        // Waiters queue on the bucket's lock, so tokens go out in arrival order.
+        let mut bucket = bucket.lock().await;
+        loop {
+            bucket.refill(Instant::now());
+            if bucket.tokens >= 1.0 {
+                bucket.tokens -= 1.0;
+                return;
+            }
+            let wait = (1.0 - bucket.tokens) / bucket.rate.per_second;
+            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_published_stop_execution_quota() {
+        assert_eq!(default_rate("us-east-1", Api::StopExecution), Rate { burst: 1000.0, per_second: 200.0 });
+        assert_eq!(default_rate("eu-west-1", Api::StopExecution), Rate { burst: 1000.0, per_second: 200.0 });
+        assert_eq!(default_rate("ap-south-1", Api::StopExecution), Rate { burst: 500.0, per_second: 25.0 });
+    }
+
+    #[test]
+    fn overrides_parse_and_errors_are_specific() {
+        let pacer = Pacer::from_spec("StopExecution=10/5, DescribeExecution=3/1").unwrap();
+        assert_eq!(pacer.rate("us-east-1", Api::StopExecution), Rate { burst: 10.0, per_second: 5.0 });
+        assert_eq!(pacer.rate("us-east-1", Api::ListExecutions), default_rate("us-east-1", Api::ListExecutions));
+        assert!(Pacer::from_spec("Stop=1/1").unwrap_err().contains("unknown API"));
+        assert!(Pacer::from_spec("StopExecution=1").unwrap_err().contains("BURST/PER_SECOND"));
+        assert!(Pacer::from_spec("StopExecution=0/1").unwrap_err().contains("at least 1"));
+        assert!(Pacer::from_spec("").is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_drained_bucket_refills_at_its_rate() {
+        let pacer = Pacer::from_spec("StopExecution=5/10").unwrap();
+        let start = tokio::time::Instant::now();
+        for _ in 0..25 {
+            pacer.acquire("us-east-1", Api::StopExecution).await;
+        }
+        // 5 from the burst, then 20 at 10 per second: about two seconds of (virtual) time.
+        let elapsed = start.elapsed().as_secs_f64();
+        assert!((1.9..2.2).contains(&elapsed), "{elapsed}");
+    }
+}
