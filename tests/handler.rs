@@ -15,42 +15,47 @@ use stop_gateway::handler::{App, handle};
 use support::{RunningWorld, example_policy};
 
 /// What each sample must produce: HTTP status (`None` for events, which get the plain body), outcome code,
-/// deciding rule, and which stop call it makes.
+/// deciding rule, and how many Step Functions and durable stop calls it makes.
 struct Expect {
     status: Option<u16>,
     outcome: &'static str,
     rule: Option<&'static str>,
-    stops: Stops,
-}
-
-#[derive(Debug, PartialEq, Eq, Clone, Copy)]
-enum Stops {
-    None,
-    Sfn,
-    Durable,
+    stops: (usize, usize),
 }
 
 fn expectations() -> BTreeMap<&'static str, Expect> {
     let e = |status, outcome, rule, stops| Expect { status, outcome, rule, stops };
+    let (none, sfn, durable) = ((0, 0), (1, 0), (0, 1));
     BTreeMap::from([
-        ("eventbridge-stop-sfn.json", e(None, "stopped", Some("alarm-kill-switch"), Stops::Sfn)),
-        ("eventbridge-dry-run.json", e(None, "dry_run", Some("alarm-kill-switch"), Stops::None)),
-        ("eventbridge-denied-source.json", e(None, "denied", None, Stops::None)),
-        ("eventbridge-other-service.json", e(None, "invalid_request", None, Stops::None)),
-        ("eventbridge-durable-not-allowed.json", e(None, "denied", None, Stops::None)),
-        ("apigw-rest-stop-sfn.json", e(Some(200), "stopped", Some("oncall-orders"), Stops::Sfn)),
-        ("apigw-http-stop-durable.json", e(Some(200), "stopped", Some("oncall-orders"), Stops::Durable)),
-        ("apigw-http-dry-run.json", e(Some(200), "dry_run", Some("oncall-orders"), Stops::None)),
-        ("function-url-stop-sfn.json", e(Some(200), "stopped", Some("oncall-orders"), Stops::Sfn)),
-        ("apigw-http-express-not-stoppable.json", e(Some(409), "not_stoppable", Some("oncall-orders"), Stops::None)),
-        ("apigw-http-bad-arn.json", e(Some(400), "invalid_request", None, Stops::None)),
-        ("apigw-http-missing-reason.json", e(Some(400), "invalid_request", None, Stops::None)),
-        ("apigw-http-no-ticket.json", e(Some(403), "denied", Some("oncall-orders"), Stops::None)),
-        ("apigw-http-no-iam-identity.json", e(Some(401), "unauthenticated", None, Stops::None)),
-        ("apigw-http-caller-in-body.json", e(Some(400), "invalid_request", None, Stops::None)),
-        ("apigw-http-invalid-json.json", e(Some(400), "invalid_request", None, Stops::None)),
-        ("apigw-rest-wrong-route.json", e(Some(404), "route_not_found", None, Stops::None)),
-        ("unknown-shape.json", e(None, "invalid_request", None, Stops::None)),
+        ("eventbridge-stop-sfn.json", e(None, "stopped", Some("alarm-kill-switch"), sfn)),
+        ("eventbridge-dry-run.json", e(None, "dry_run", Some("alarm-kill-switch"), none)),
+        ("eventbridge-denied-source.json", e(None, "denied", None, none)),
+        ("eventbridge-other-service.json", e(None, "invalid_request", None, none)),
+        ("eventbridge-durable-not-allowed.json", e(None, "denied", None, none)),
+        ("apigw-rest-stop-sfn.json", e(Some(200), "stopped", Some("oncall-orders"), sfn)),
+        ("apigw-http-stop-durable.json", e(Some(200), "stopped", Some("oncall-orders"), durable)),
+        ("apigw-http-dry-run.json", e(Some(200), "dry_run", Some("oncall-orders"), none)),
+        ("function-url-stop-sfn.json", e(Some(200), "stopped", Some("oncall-orders"), sfn)),
+        ("apigw-http-express-not-stoppable.json", e(Some(409), "not_stoppable", Some("oncall-orders"), none)),
+        ("apigw-http-bad-arn.json", e(Some(400), "invalid_request", None, none)),
+        ("apigw-http-missing-reason.json", e(Some(400), "invalid_request", None, none)),
+        ("apigw-http-no-ticket.json", e(Some(403), "denied", Some("oncall-orders"), none)),
+        ("apigw-http-no-iam-identity.json", e(Some(401), "unauthenticated", None, none)),
+        ("apigw-http-caller-in-body.json", e(Some(400), "invalid_request", None, none)),
+        ("apigw-http-invalid-json.json", e(Some(400), "invalid_request", None, none)),
+        ("apigw-rest-wrong-route.json", e(Some(404), "route_not_found", None, none)),
+        ("unknown-shape.json", e(None, "invalid_request", None, none)),
+        // Alarms and bulk stops: orders-api has 12 running executions, orders-batch 3, every function 2.
+        ("alarm-event-tags.json", e(None, "stopped", Some("alarm-kill-switches"), (12, 0))),
+        ("alarm-event-dimensions.json", e(None, "stopped", Some("alarm-kill-switches"), (3, 0))),
+        ("alarm-event-mapping.json", e(None, "stopped", Some("alarm-kill-switches"), (0, 2))),
+        ("alarm-event-metric-math.json", e(None, "stopped", Some("alarm-kill-switches"), (12, 0))),
+        ("alarm-event-ok.json", e(None, "ignored", None, none)),
+        ("alarm-event-repeat.json", e(None, "ignored", None, none)),
+        ("alarm-action-direct.json", e(None, "stopped", Some("alarm-kill-switches"), (0, 2))),
+        ("apigw-http-bulk-state-machine.json", e(Some(200), "stopped", Some("oncall-orders"), (3, 0))),
+        ("apigw-http-bulk-over-cap.json", e(Some(409), "blast_radius_exceeded", Some("oncall-orders"), none)),
+        ("apigw-http-bulk-confirmed.json", e(Some(200), "stopped", Some("oncall-orders"), (12, 0))),
     ])
 }
 
@@ -91,8 +96,9 @@ async fn every_sample_event_gets_its_response_and_one_audit_record() {
         let (result, audit, world) = invoke(&std::fs::read_to_string(&path).unwrap()).await;
         let response = result.unwrap_or_else(|e| panic!("{name}: handled outcomes are not invocation errors: {e}"));
 
-        assert_eq!(audit.len(), 1, "{name}: exactly one audit record");
-        let record = &audit[0];
+        let requests: Vec<&AuditEvent> = audit.iter().filter(|r| r.record_type == "request").collect();
+        assert_eq!(requests.len(), 1, "{name}: exactly one request record");
+        let record = requests[0];
         assert_eq!(record.outcome, expect.outcome, "{name}: audit outcome ({:?})", record.message);
         assert_eq!(record.lambda_request_id, "req-1");
         assert_eq!(record.schema_version, 1);
@@ -107,22 +113,30 @@ async fn every_sample_event_gets_its_response_and_one_audit_record() {
         assert_eq!(body["auditId"], record.audit_id.as_str(), "{name}: response names the audit record");
         let code = body["outcome"].as_str().or(body["error"]["code"].as_str());
         assert_eq!(code, Some(expect.outcome), "{name}: body {body}");
+        let bulk = body.get("executions").is_some();
         if body.get("error").is_some() {
             assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{name}: error message");
-        } else {
+        } else if !bulk && expect.outcome != "ignored" {
             assert_eq!(body["targetArn"], record.target.arn.as_deref().unwrap(), "{name}");
             assert_eq!(body["previousStatus"], "RUNNING", "{name}");
         }
 
-        let sfn_stops = world.sfn_stops.lock().unwrap().len();
-        let durable_stops = world.durable_stops.lock().unwrap().len();
-        let expected = match expect.stops {
-            Stops::None => (0, 0),
-            Stops::Sfn => (1, 0),
-            Stops::Durable => (0, 1),
-        };
-        assert_eq!((sfn_stops, durable_stops), expected, "{name}: stop calls");
-        if expect.stops != Stops::None {
+        let stops = (world.sfn_stops.lock().unwrap().len(), world.durable_stops.lock().unwrap().len());
+        assert_eq!(stops, expect.stops, "{name}: stop calls");
+        if bulk {
+            let stopped = stops.0 + stops.1;
+            assert_eq!(body["executions"].as_array().unwrap().len(), stopped, "{name}: every execution reported");
+            assert_eq!(body["counts"]["stopped"], stopped, "{name}: counts");
+            let execution_records = audit.iter().filter(|r| r.record_type == "execution").count();
+            assert_eq!(execution_records, stopped, "{name}: one audit record per stopped execution");
+            assert!(
+                audit
+                    .iter()
+                    .filter(|r| r.record_type == "execution")
+                    .all(|r| r.parent_audit_id.as_deref() == Some(record.audit_id.as_str()))
+            );
+        } else if stops != (0, 0) {
+            assert_eq!(audit.len(), 1, "{name}: a single stop has only its request record");
             assert_eq!(body["stoppedAt"], "2026-11-21T03:12:45.000Z", "{name}");
             assert_eq!(record.stopped_at.as_deref(), Some("2026-11-21T03:12:45.000Z"), "{name}");
         }
@@ -231,4 +245,108 @@ async fn alarm_reasons_are_truncated_but_api_reasons_are_refused() {
     let response = result.unwrap();
     assert_eq!(response["statusCode"], 400);
     assert!(response["body"].as_str().unwrap().contains("reason"), "{response}");
+}
+
+async fn invoke_with(payload: &str, context: Context) -> (Result<Value, String>, Vec<AuditEvent>, RunningWorld) {
+    let world = RunningWorld::new();
+    let app = App { gateway: world.gateway(example_policy()), sink: RecordingSink::default() };
+    let raw: Box<RawValue> = serde_json::from_str(payload).unwrap();
+    let result = handle(&app, LambdaEvent::new(raw, context)).await.map_err(|e| e.to_string());
+    let events = app.sink.events();
+    (result, events, world)
+}
+
+#[tokio::test]
+async fn over_cap_answers_with_the_count_and_limit_and_stops_nothing() {
+    let (result, audit, world) = invoke(include_str!("../events/apigw-http-bulk-over-cap.json")).await;
+    let body = body_of(&result.unwrap(), true);
+    assert_eq!((body["error"]["count"].as_u64(), body["error"]["limit"].as_u64()), (Some(12), Some(10)));
+    assert!(body["error"]["message"].as_str().unwrap().contains("\"confirmCount\": 12"));
+    assert_eq!(world.sfn_describe.num_calls(), 0, "nothing is even described");
+    assert_eq!(audit.len(), 1);
+}
+
+#[tokio::test]
+async fn bulk_dry_run_lists_every_execution_that_would_stop() {
+    let mut event: Value = serde_json::from_str(include_str!("../events/apigw-http-bulk-over-cap.json")).unwrap();
+    let mut body: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+    body["dryRun"] = Value::Bool(true);
+    event["body"] = Value::String(body.to_string());
+    let (result, _, world) = invoke(&event.to_string()).await;
+    let body = body_of(&result.unwrap(), true);
+    assert_eq!(body["outcome"], "dry_run", "a dry run is not capped: it stops nothing");
+    assert_eq!(body["executions"].as_array().unwrap().len(), 12);
+    assert_eq!(world.sfn_stops.lock().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn alarm_records_name_the_alarm_and_how_targets_were_found() {
+    let (_, audit, _) = invoke(include_str!("../events/alarm-event-tags.json")).await;
+    let r = &audit[0];
+    assert_eq!((r.source, r.resolution), ("alarm-event", Some("tags")));
+    let caller = r.caller.as_ref().unwrap();
+    assert_eq!(
+        (caller.kind, caller.alarm_arn.as_deref()),
+        ("alarm", Some("arn:aws:cloudwatch:us-east-1:111122223333:alarm:orders-error-rate"))
+    );
+    assert_eq!(r.error_code.as_deref(), Some("StopGateway.AlarmKillSwitch"));
+    assert!(r.reason.as_deref().unwrap().starts_with(
+        "CloudWatch alarm orders-error-rate entered ALARM at 2026-11-21T03:12:45.123+0000 (was OK): Threshold Crossed"
+    ));
+    assert_eq!(r.counts.as_ref().unwrap()["stopped"], 12);
+
+    let (result, audit, _) = invoke(include_str!("../events/alarm-event-ok.json")).await;
+    assert_eq!(result.unwrap()["outcome"], "ignored");
+    assert!(audit[0].message.as_deref().unwrap().contains("changed to OK"));
+}
+
+#[tokio::test]
+async fn crafted_alarm_payloads_are_rejected() {
+    let base: Value = serde_json::from_str(include_str!("../events/alarm-event-tags.json")).unwrap();
+    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        ("name differs from ARN", Box::new(|e| e["detail"]["alarmName"] = "other".into())),
+        ("account differs from ARN", Box::new(|e| e["account"] = "999999999999".into())),
+        ("two alarms in resources", Box::new(|e| e["resources"] = serde_json::json!(["a", "b"]))),
+        ("tags unreadable", Box::new(|e| e["detail"]["alarmTagsStatus"] = "FAILED".into())),
+        ("tag names an unknown target", Box::new(|e| e["detail"]["alarmTags"]["stop-gateway:target"] = "nope".into())),
+        (
+            "tag names a look-alike ARN",
+            Box::new(|e| {
+                e["detail"]["alarmTags"]["stop-gateway:target"] =
+                    "arn:aws:states:us-east-1:111122223333:stateMachine:оrders-api".into()
+            }),
+        ),
+        ("no state", Box::new(|e| e["detail"].as_object_mut().unwrap().remove("state").map(drop).unwrap_or(()))),
+    ];
+    for (case, mutate) in cases {
+        let mut event = base.clone();
+        mutate(&mut event);
+        let (result, audit, world) = invoke(&event.to_string()).await;
+        assert_eq!(result.unwrap()["error"]["code"], "invalid_request", "{case}");
+        assert_eq!(audit.len(), 1, "{case}");
+        assert_eq!(world.sfn_stops.lock().unwrap().len(), 0, "{case}");
+    }
+}
+
+#[tokio::test]
+async fn a_bulk_stop_out_of_time_reports_what_is_left_and_events_retry() {
+    let soon = || {
+        let mut ctx = context("req-deadline");
+        // One second left, inside the three-second margin: nothing may start.
+        ctx.deadline = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap() + 1_000;
+        ctx
+    };
+    let (result, audit, world) =
+        invoke_with(include_str!("../events/apigw-http-bulk-state-machine.json"), soon()).await;
+    let response = result.unwrap();
+    assert_eq!(response["statusCode"], 503);
+    let body = body_of(&response, true);
+    assert_eq!(body["outcome"], "incomplete");
+    assert_eq!(body["remaining"].as_array().unwrap().len(), 3);
+    assert_eq!(world.sfn_stops.lock().unwrap().len(), 0);
+    assert_eq!(audit[0].counts.as_ref().unwrap()["remaining"], 3);
+
+    let (result, audit, _) = invoke_with(include_str!("../events/alarm-event-dimensions.json"), soon()).await;
+    assert!(result.unwrap_err().starts_with("incomplete:"), "alarm events fail so Lambda retries and continues");
+    assert_eq!(audit[0].outcome, "incomplete");
 }

@@ -253,7 +253,8 @@ pub struct Rule {
     pub reason: ReasonRule,
     /// Error code requirements (allow rules).
     pub error_codes: ErrorCodeRule,
-    /// Blast-radius cap for this rule's bulk stops, if tighter than the policy's.
+    /// Blast-radius cap for this rule's bulk stops, instead of the policy's default (a kill-switch rule may
+    /// need a larger one than people get).
     pub max_executions: Option<usize>,
 }
 
@@ -366,7 +367,7 @@ impl Policy {
                         rule_id: rule.id.clone(),
                         error_code: code,
                         dry_run: self.dry_run || rule.dry_run,
-                        max_executions: rule.max_executions.unwrap_or(self.max_executions).min(self.max_executions),
+                        max_executions: rule.max_executions.unwrap_or(self.max_executions),
                         rationale: format!("rule {} allows {caller} to stop {}", rule.id, describe_target(target)),
                     };
                 }
@@ -601,8 +602,8 @@ mod tests {
         let ok = alarm("arn:aws:cloudwatch:us-east-1:111122223333:alarm:orders-error-rate");
         let d = decide(&policy, &ok, &target("x"), "why", None);
         assert!(
-            matches!(d, Decision::Allow { max_executions: 100, .. }),
-            "a rule cannot raise the policy's cap: {d:?}"
+            matches!(d, Decision::Allow { max_executions: 500, .. }),
+            "the rule's own cap replaces the policy default: {d:?}"
         );
         let other = alarm("arn:aws:cloudwatch:us-east-1:111122223333:alarm:billing-error-rate");
         assert_eq!(decide(&policy, &other, &target("x"), "why", None).effect_name(), "deny");

@@ -58,8 +58,10 @@ pub fn gateway(policy: Policy, sfn: aws_sdk_sfn::Client, lambda: aws_sdk_lambda:
 pub struct RunningWorld {
     pub sfn_describe: Rule,
     pub sfn_stop: Rule,
+    pub sfn_list: Rule,
     pub durable_get: Rule,
     pub durable_stop: Rule,
+    pub durable_list: Rule,
     pub sfn_stops: Arc<Mutex<Vec<StopExecutionInput>>>,
     pub durable_stops: Arc<Mutex<Vec<StopDurableExecutionInput>>>,
 }
@@ -81,6 +83,10 @@ impl RunningWorld {
                 .then_output(|| {
                     StopExecutionOutput::builder().stop_date(DateTime::from_secs(STOPPED)).build().unwrap()
                 }),
+            sfn_list: mock!(aws_sdk_sfn::Client::list_executions)
+                .then_compute_output(|input| running_list(input.state_machine_arn().unwrap_or_default())),
+            durable_list: mock!(aws_sdk_lambda::Client::list_durable_executions_by_function)
+                .then_compute_output(|input| durable_list(input.function_name().unwrap_or_default())),
             durable_get: mock!(aws_sdk_lambda::Client::get_durable_execution)
                 .then_compute_output(|input| running_durable(input.durable_execution_arn().unwrap_or_default())),
             durable_stop: mock!(aws_sdk_lambda::Client::stop_durable_execution)
@@ -99,8 +105,8 @@ impl RunningWorld {
     pub fn gateway(&self, policy: Policy) -> Gateway {
         gateway(
             policy,
-            sfn_client(&[&self.sfn_describe, &self.sfn_stop]),
-            lambda_client(&[&self.durable_get, &self.durable_stop]),
+            sfn_client(&[&self.sfn_describe, &self.sfn_stop, &self.sfn_list]),
+            lambda_client(&[&self.durable_get, &self.durable_stop, &self.durable_list]),
         )
     }
 }
@@ -132,4 +138,52 @@ pub fn durable_status(arn: &str, status: &str) -> GetDurableExecutionOutput {
         .start_timestamp(DateTime::from_secs(STARTED))
         .build()
         .unwrap()
+}
+
+/// How many RUNNING executions each mocked state machine has: `orders-api` is over the on-call cap of 10.
+pub fn running_count(state_machine_arn: &str) -> usize {
+    match state_machine_arn.rsplit(':').next() {
+        Some("orders-api") => 12,
+        Some("orders-batch") => 3,
+        _ => 0,
+    }
+}
+
+/// A single page listing `running_count` executions.
+pub fn running_list(state_machine_arn: &str) -> aws_sdk_sfn::operation::list_executions::ListExecutionsOutput {
+    let name = state_machine_arn.rsplit(':').next().unwrap_or_default().to_owned();
+    let prefix = state_machine_arn.replace(":stateMachine:", ":execution:");
+    let items = (0..running_count(state_machine_arn)).map(|i| {
+        aws_sdk_sfn::types::ExecutionListItem::builder()
+            .execution_arn(format!("{prefix}:run-{i}"))
+            .state_machine_arn(state_machine_arn)
+            .name(format!("{name}-run-{i}"))
+            .status(aws_sdk_sfn::types::ExecutionStatus::Running)
+            .start_date(DateTime::from_secs(STARTED))
+            .build()
+            .unwrap()
+    });
+    aws_sdk_sfn::operation::list_executions::ListExecutionsOutput::builder()
+        .set_executions(Some(items.collect()))
+        .build()
+        .unwrap()
+}
+
+/// Two running durable executions for any function.
+pub fn durable_list(
+    function: &str,
+) -> aws_sdk_lambda::operation::list_durable_executions_by_function::ListDurableExecutionsByFunctionOutput {
+    let items = (0..2).map(|i| {
+        aws_sdk_lambda::types::Execution::builder()
+            .durable_execution_arn(format!("{function}:$LATEST/durable-execution/run-{i}/id-{i}"))
+            .durable_execution_name(format!("run-{i}"))
+            .function_arn(function)
+            .status(aws_sdk_lambda::types::ExecutionStatus::Running)
+            .start_timestamp(DateTime::from_secs(STARTED))
+            .build()
+            .unwrap()
+    });
+    aws_sdk_lambda::operation::list_durable_executions_by_function::ListDurableExecutionsByFunctionOutput::builder()
+        .set_durable_executions(Some(items.collect()))
+        .build()
 }
