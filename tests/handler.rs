@@ -303,7 +303,8 @@ async fn alarm_records_name_the_alarm_and_how_targets_were_found() {
 #[tokio::test]
 async fn crafted_alarm_payloads_are_rejected() {
     let base: Value = serde_json::from_str(include_str!("../events/alarm-event-tags.json")).unwrap();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutation)> = vec![
         ("name differs from ARN", Box::new(|e| e["detail"]["alarmName"] = "other".into())),
         ("account differs from ARN", Box::new(|e| e["account"] = "999999999999".into())),
         ("two alarms in resources", Box::new(|e| e["resources"] = serde_json::json!(["a", "b"]))),
