@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use support::e2e::{AuditBus, GatewayProcess, Standins, body, outcome, policy_for, sample};
+use support::e2e::{AuditBus, FaultProxy, GatewayProcess, Standins, body, outcome, policy_for, sample};
 
 static STANDINS: OnceLock<Standins> = OnceLock::new();
 
@@ -197,4 +197,79 @@ fn an_unreachable_audit_bus_does_not_change_the_outcome_and_is_logged() {
     assert_eq!(lines[0]["level"], "WARN");
     assert!(lines[0]["busDelivery"]["error"].as_str().is_some_and(|e| !e.is_empty()));
     assert_eq!(lines[0]["audit"]["outcome"], "stopped", "the log line still carries the whole record");
+}
+
+/// An alarm event whose `stop-gateway:target` tag names these targets, in the stand-ins' account.
+fn alarm_naming(account: &str, targets: &[String]) -> String {
+    let mut event: Value = serde_json::from_str(&sample("alarm-event-tags.json", account, None)).unwrap();
+    event["detail"]["alarmTags"]["stop-gateway:target"] = Value::String(targets.join(" "));
+    event.to_string()
+}
+
+#[test]
+fn one_alarm_stops_a_fleet_through_injected_throttling_each_execution_once() {
+    use aws_sdk_sfn::types::ExecutionStatus;
+    let s = standins();
+    let account = s.account();
+    s.sfn_start("orders-fleet", 200);
+    s.durable_start("orders-fleet", 20);
+    assert_eq!(s.sfn_count("orders-fleet", ExecutionStatus::Running), 200);
+    assert_eq!(s.durable_count("orders-fleet", "RUNNING"), 20);
+    // Every other StopExecution is answered 429 + Retry-After before it reaches the stand-in.
+    let sfn_endpoint = s.env().into_iter().find(|(k, _)| k == "AWS_ENDPOINT_URL_SFN").unwrap().1;
+    let fault = FaultProxy::start(&sfn_endpoint, "AWSStepFunctions.StopExecution", 2, "0.05");
+    let endpoint = fault.endpoint();
+    let (gw, bus) = gateway(&[("AWS_ENDPOINT_URL_SFN", &endpoint)]);
+
+    let targets = [
+        format!("arn:aws:states:us-east-1:{account}:stateMachine:orders-fleet"),
+        format!("arn:aws:lambda:us-east-1:{account}:function:orders-fleet"),
+    ];
+    let answer = gw.invoke(&alarm_naming(&account, &targets));
+    assert!(!answer.error, "{:?}", answer.body);
+    let b = body(&answer);
+    assert_eq!(b["outcome"], "stopped", "{}", b["counts"]);
+    assert_eq!(b["counts"]["stopped"], 220);
+    assert!(fault.throttled() >= 100, "throttling was injected ({} throttled)", fault.throttled());
+
+    // The truth, from the stand-ins: all stopped, none twice.
+    assert_eq!(s.sfn_count("orders-fleet", ExecutionStatus::Aborted), 200);
+    assert_eq!(s.sfn_count("orders-fleet", ExecutionStatus::Running), 0);
+    assert_eq!(s.durable_count("orders-fleet", "STOPPED"), 20);
+    let stops = s.sfn_stops_by_execution("orders-fleet");
+    assert_eq!(stops.len(), 200, "every execution got its StopExecution");
+    assert!(stops.values().all(|&n| n == 1), "no execution was stopped twice");
+
+    // One request record and one record per stopped execution, all on the bus and in the log.
+    let lines = assert_audit_delivered(&gw, &bus, 221);
+    let request = lines.iter().find(|l| l["audit"]["recordType"] == "request").unwrap();
+    assert_eq!(request["audit"]["counts"]["stopped"], 220);
+    assert_eq!(request["audit"]["resolution"], "tags");
+    assert_eq!(lines.iter().filter(|l| l["audit"]["parentAuditId"] == request["audit"]["auditId"]).count(), 220);
+}
+
+#[test]
+fn the_blast_radius_cap_stops_none_until_the_count_is_confirmed() {
+    use aws_sdk_sfn::types::ExecutionStatus;
+    let s = standins();
+    let account = s.account();
+    s.sfn_start("orders-e2e-cap", 12);
+    let (gw, bus) = gateway(&[]);
+    let machine = format!("arn:aws:states:us-east-1:{account}:stateMachine:orders-e2e-cap");
+
+    let refused = gw.invoke(&sample("apigw-http-bulk-over-cap.json", &account, Some(&machine)));
+    assert_eq!(refused.body["statusCode"], 409);
+    let b = body(&refused);
+    assert_eq!(
+        (b["error"]["code"].as_str(), b["error"]["count"].as_u64(), b["error"]["limit"].as_u64()),
+        (Some("blast_radius_exceeded"), Some(12), Some(10))
+    );
+    assert_eq!(s.sfn_count("orders-e2e-cap", ExecutionStatus::Running), 12, "the cap stopped none");
+    assert!(s.sfn_stops_by_execution("orders-e2e-cap").is_empty());
+
+    let confirmed = gw.invoke(&sample("apigw-http-bulk-confirmed.json", &account, Some(&machine)));
+    assert_eq!(confirmed.body["statusCode"], 200);
+    assert_eq!(body(&confirmed)["counts"]["stopped"], 12);
+    assert_eq!(s.sfn_count("orders-e2e-cap", ExecutionStatus::Aborted), 12);
+    assert_audit_delivered(&gw, &bus, 2 + 12);
 }

@@ -173,6 +173,64 @@ impl Standins {
     }
 }
 
+impl Standins {
+    /// A Step Functions client pointed straight at the stand-in, to read the truth back.
+    pub fn sfn_client(&self) -> aws_sdk_sfn::Client {
+        let env: HashMap<String, String> = self.env().into_iter().collect();
+        let conf = aws_sdk_sfn::Config::builder()
+            .behavior_version(aws_sdk_sfn::config::BehaviorVersion::latest())
+            .region(aws_sdk_sfn::config::Region::new(env["AWS_REGION"].clone()))
+            .credentials_provider(aws_sdk_sfn::config::Credentials::new("testing", "testing", None, None, "standins"))
+            .endpoint_url(env["AWS_ENDPOINT_URL_SFN"].clone())
+            .build();
+        aws_sdk_sfn::Client::from_conf(conf)
+    }
+
+    /// How many executions of a state machine are in `status` at the stand-in.
+    pub fn sfn_count(&self, state_machine: &str, status: aws_sdk_sfn::types::ExecutionStatus) -> usize {
+        let client = self.sfn_client();
+        let arn = format!("arn:aws:states:us-east-1:{}:stateMachine:{state_machine}", self.account());
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let mut count = 0;
+            let mut token = None;
+            loop {
+                let page = client
+                    .list_executions()
+                    .state_machine_arn(&arn)
+                    .status_filter(status.clone())
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .expect("ListExecutions at the stand-in");
+                count += page.executions().len();
+                token = page.next_token().map(str::to_owned);
+                if token.is_none() {
+                    return count;
+                }
+            }
+        })
+    }
+
+    /// How many durable executions of `function` are in `status` at the stand-in.
+    pub fn durable_count(&self, function: &str, status: &str) -> usize {
+        let out = self.cli(&["durable-list", "--function", function, "--status", status]);
+        out["DurableExecutions"].as_array().map_or(0, Vec::len)
+    }
+
+    /// StopExecution bodies recorded for executions of `state_machine`, by execution ARN.
+    pub fn sfn_stops_by_execution(&self, state_machine: &str) -> HashMap<String, usize> {
+        let mut by_arn = HashMap::new();
+        for r in self.cli(&["sfn-recorded"]).as_array().unwrap() {
+            let arn = r["body"]["executionArn"].as_str().unwrap_or_default();
+            if arn.contains(&format!(":execution:{state_machine}:")) {
+                *by_arn.entry(arn.to_owned()).or_insert(0) += 1;
+            }
+        }
+        by_arn
+    }
+}
+
 impl Drop for Standins {
     fn drop(&mut self) {
         let _ = Command::new(python())
@@ -249,40 +307,61 @@ impl RuntimeApi {
     }
 }
 
+/// One HTTP/1.1 request as read off a connection.
+struct Request {
+    line: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Request {
+    fn path(&self) -> &str {
+        self.line.split_whitespace().nth(1).unwrap_or_default()
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one request (Content-Length or chunked body); `None` when the peer closed the connection.
+fn read_request(reader: &mut impl BufRead) -> Option<Request> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return None;
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).unwrap_or(0) == 0 {
+            return None;
+        }
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':').unwrap_or((header, ""));
+        headers.push((name.trim().to_owned(), value.trim().to_owned()));
+    }
+    let mut request = Request { line: line.trim_end().to_owned(), headers, body: Vec::new() };
+    let chunked = request.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let length = request.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    request.body = if chunked { read_chunked(reader) } else { read_exact(reader, length) };
+    Some(request)
+}
+
 /// Serves one keep-alive connection from the runtime client.
 fn serve(stream: TcpStream, events: &Mutex<Receiver<Pending>>, waiting: &Mutex<HashMap<String, Sender<Invocation>>>) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream;
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut length = 0;
-        let mut chunked = false;
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                return;
-            }
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            let (name, value) = header.split_once(':').unwrap_or((header, ""));
-            match name.to_ascii_lowercase().as_str() {
-                "content-length" => length = value.trim().parse().unwrap_or(0),
-                "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
-                _ => {}
-            }
-        }
-        let body = if chunked { read_chunked(&mut reader) } else { read_exact(&mut reader, length) };
-        let path = request_line.split_whitespace().nth(1).unwrap_or_default().to_owned();
+    while let Some(request) = read_request(&mut reader) {
+        let path = request.path().to_owned();
+        let body = request.body;
         let response = if path.ends_with("/invocation/next") {
             let Ok(pending) = events.lock().unwrap().recv() else { return };
             let id = format!("req-{}", unique());
             waiting.lock().unwrap().insert(id.clone(), pending.reply);
-            let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() + 30_000;
+            let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() + 60_000;
             format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: {id}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:stop-gateway\r\nLambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000;Sampled=0\r\nContent-Length: {}\r\n\r\n{}",
                 pending.payload.len(),
@@ -305,6 +384,87 @@ fn serve(stream: TcpStream, events: &Mutex<Receiver<Pending>>, waiting: &Mutex<H
             return;
         }
     }
+}
+
+/// A proxy in front of a stand-in that answers some requests with throttling (429, `Retry-After`,
+/// `ThrottlingException`) instead of forwarding them, and counts what it did.
+pub struct FaultProxy {
+    port: u16,
+    throttled: Arc<std::sync::atomic::AtomicUsize>,
+    forwarded: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FaultProxy {
+    /// Throttles every `every`-th request (1st, (every+1)th, ...) whose `X-Amz-Target` is `target`; forwards
+    /// everything else to `upstream` (`http://127.0.0.1:PORT`).
+    pub fn start(upstream: &str, target: &'static str, every: usize, retry_after: &'static str) -> FaultProxy {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let (throttled, forwarded) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let seen = Arc::new(AtomicUsize::new(0));
+        let (t, f) = (throttled.clone(), forwarded.clone());
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (upstream, t, f, seen) = (upstream.clone(), t.clone(), f.clone(), seen.clone());
+                thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut writer = stream;
+                    while let Some(request) = read_request(&mut reader) {
+                        let matching = request.header("x-amz-target") == Some(target);
+                        let response = if matching && seen.fetch_add(1, Ordering::SeqCst) % every == 0 {
+                            t.fetch_add(1, Ordering::SeqCst);
+                            let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+                            format!("HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-ErrorType: ThrottlingException\r\nRetry-After: {retry_after}\r\nContent-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
+                        } else {
+                            f.fetch_add(1, Ordering::SeqCst);
+                            forward(&upstream, &request)
+                        };
+                        if writer.write_all(&response).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        FaultProxy { port, throttled, forwarded }
+    }
+
+    /// The proxy's endpoint URL.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Requests answered with throttling.
+    pub fn throttled(&self) -> usize {
+        self.throttled.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Requests passed through.
+    pub fn forwarded(&self) -> usize {
+        self.forwarded.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Sends one request upstream on a fresh connection and returns the raw response.
+fn forward(upstream: &str, request: &Request) -> Vec<u8> {
+    let mut stream = TcpStream::connect(upstream).unwrap();
+    let mut head = format!("{}\r\n", request.line);
+    for (k, v) in &request.headers {
+        if !k.eq_ignore_ascii_case("connection")
+            && !k.eq_ignore_ascii_case("transfer-encoding")
+            && !k.eq_ignore_ascii_case("content-length")
+        {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", request.body.len()));
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&request.body).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    response
 }
 
 fn read_exact(reader: &mut impl Read, length: usize) -> Vec<u8> {
