@@ -143,7 +143,7 @@ pub async fn handle<S: AuditSink>(app: &App<S>, event: LambdaEvent<Box<RawValue>
     let mut records = Vec::with_capacity(1 + execution_records.len());
     records.push(request_record);
     records.extend(execution_records);
-    app.sink.emit(&records).await;
+    app.sink.emit(&records, deadline).await;
 
     let decision = decision.as_ref();
     match &result {

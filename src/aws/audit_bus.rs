@@ -4,11 +4,13 @@
 //! request's outcome, and the log line (which Lambda ships to CloudWatch Logs) still carries the whole record.
 
 use std::io::Write;
+use std::time::Duration;
 
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
+use tokio::time::Instant;
 
 use super::error_chain;
 use crate::domain::audit::{AuditEvent, AuditSink};
@@ -23,11 +25,13 @@ pub struct AuditBus {
     source: String,
 }
 
+/// Time kept after bus delivery for the log lines and the response.
+const LOG_RESERVE: Duration = Duration::from_millis(500);
 /// PutEvents takes at most 10 entries and 256 KB per call; stay below both.
 const MAX_ENTRIES: usize = 10;
 const MAX_BATCH_BYTES: usize = 200 * 1024;
 /// Batches in flight at once.
-const PARALLEL_BATCHES: usize = 4;
+const PARALLEL_BATCHES: usize = 8;
 
 impl AuditBus {
     /// A bus (name or ARN) and the `source` to publish under.
@@ -35,8 +39,9 @@ impl AuditBus {
         AuditBus { client, bus, source }
     }
 
-    /// Publishes every record, batched, and says for each whether it arrived.
-    async fn put_all(&self, events: &[AuditEvent]) -> Vec<Delivery> {
+    /// Publishes every record, batched, and says for each whether it arrived. A batch still under way at
+    /// `deadline` is reported as not delivered, so the log lines are always written in time.
+    async fn put_all(&self, events: &[AuditEvent], deadline: Instant) -> Vec<Delivery> {
         // Owned (resource, detail) pairs: the batches outlive no borrow, which keeps the future `Send`.
         let mut batches: Vec<Vec<(Option<String>, String)>> = Vec::new();
         let mut size = 0;
@@ -58,8 +63,17 @@ impl AuditBus {
                 batch.push((event.target.kind.and(event.target.arn.clone()), detail));
             }
         }
-        let results: Vec<Vec<Delivery>> =
-            stream::iter(batches).map(|batch| self.put(batch)).buffered(PARALLEL_BATCHES).collect().await;
+        let results: Vec<Vec<Delivery>> = stream::iter(batches)
+            .map(|batch| async move {
+                let len = batch.len();
+                tokio::time::timeout_at(deadline, self.put(batch)).await.unwrap_or_else(|_| {
+                    let error = "not delivered before the invocation deadline".to_owned();
+                    (0..len).map(|_| Delivery::Failed { error: error.clone() }).collect()
+                })
+            })
+            .buffered(PARALLEL_BATCHES)
+            .collect()
+            .await;
         results.into_iter().flatten().collect()
     }
 
@@ -140,10 +154,12 @@ impl AuditPublisher {
 }
 
 impl AuditSink for AuditPublisher {
-    async fn emit(&self, events: &[AuditEvent]) {
+    async fn emit(&self, events: &[AuditEvent], deadline: Instant) {
+        // Keep a moment after the bus for writing the log lines and answering.
+        let bus_deadline = deadline.checked_sub(LOG_RESERVE).unwrap_or(deadline);
         let deliveries = match &self.bus {
             None => events.iter().map(|_| Delivery::Disabled).collect(),
-            Some(bus) => bus.put_all(events).await,
+            Some(bus) => bus.put_all(events, bus_deadline).await,
         };
         let mut out = Vec::new();
         for (event, bus_delivery) in events.iter().zip(deliveries) {

@@ -129,8 +129,9 @@ pub fn bounded(text: &str) -> String {
 /// Where audit records go. Emitting never fails from the caller's point of view: a sink that cannot deliver
 /// says so in its own log lines, and the request's outcome is unchanged.
 pub trait AuditSink {
-    /// Records the events of one request: its request record first, then any execution records.
-    fn emit(&self, events: &[AuditEvent]) -> impl Future<Output = ()> + Send;
+    /// Records the events of one request (its request record first, then any execution records), finishing
+    /// before `deadline` so the invocation can still answer.
+    fn emit(&self, events: &[AuditEvent], deadline: tokio::time::Instant) -> impl Future<Output = ()> + Send;
 }
 
 /// Keeps records in memory, for tests and local tooling.
@@ -147,7 +148,7 @@ impl RecordingSink {
 }
 
 impl AuditSink for RecordingSink {
-    async fn emit(&self, events: &[AuditEvent]) {
+    async fn emit(&self, events: &[AuditEvent], _deadline: tokio::time::Instant) {
         if let Ok(mut recorded) = self.events.lock() {
             recorded.extend_from_slice(events);
         }
