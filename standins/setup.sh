@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Creates (idempotently) the project-local virtualenv <repo>/.venv and installs standins/requirements.txt
 # into it, but only when the requirements (or the Python version) changed since the last install.
-# Needs only python3.11 (or newer) with pip. Override the interpreter with PYTHON=/path/to/python3.x.
+# Needs only python3.11 (or newer) with pip. Override the interpreter with PYTHON=/path/to/python3.x, and the
+# virtualenv and requirements with VENV and REQUIREMENTS (the deployment tools use .venv-deploy).
 set -euo pipefail
 
 start_ns=$(date +%s%N)
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
-venv="$repo/.venv"
-req="$here/requirements.txt"
+venv="${VENV:-$repo/.venv}"
+req="${REQUIREMENTS:-$here/requirements.txt}"
 stamp="$venv/.standins-requirements.sha256"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore  # quiet on CI, where we run as root
 
