@@ -29,6 +29,7 @@ use crate::pacing::{Api, Pacer};
 /// `AWS_ENDPOINT_URL*` when set, and explicit retry and timeout settings so no call can hang an invocation.
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
             TimeoutConfig::builder()
@@ -39,6 +40,12 @@ pub async fn load_sdk_config() -> SdkConfig {
         )
         .load()
         .await
+}
+
+/// The HTTPS client every SDK client shares: hyper with rustls on the ring crypto provider.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 
 /// One client per region: the function's own region built eagerly, others on first use and then cached.
