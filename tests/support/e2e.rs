@@ -276,6 +276,7 @@ struct Pending {
 pub struct RuntimeApi {
     port: u16,
     queue: Sender<Pending>,
+    first_poll: Arc<Mutex<Option<Instant>>>,
 }
 
 impl RuntimeApi {
@@ -286,13 +287,27 @@ impl RuntimeApi {
         let (queue, events) = channel::<Pending>();
         let events = Arc::new(Mutex::new(events));
         let waiting: Arc<Mutex<HashMap<String, Sender<Invocation>>>> = Arc::default();
+        let first_poll: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let polled = first_poll.clone();
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (events, waiting) = (events.clone(), waiting.clone());
-                thread::spawn(move || serve(stream, &events, &waiting));
+                let (events, waiting, polled) = (events.clone(), waiting.clone(), polled.clone());
+                thread::spawn(move || serve(stream, &events, &waiting, &polled));
             }
         });
-        RuntimeApi { port, queue }
+        RuntimeApi { port, queue, first_poll }
+    }
+
+    /// When the function first asked for an event (the end of its init), if it has.
+    pub fn first_poll(&self) -> Option<Instant> {
+        *self.first_poll.lock().unwrap()
+    }
+
+    /// Queues an event without waiting; the answer arrives on the returned channel.
+    pub fn send(&self, payload: &str) -> Receiver<Invocation> {
+        let (reply, answer) = channel();
+        self.queue.send(Pending { payload: payload.to_owned(), reply }).unwrap();
+        answer
     }
 
     /// `AWS_LAMBDA_RUNTIME_API` for the function.
@@ -302,31 +317,36 @@ impl RuntimeApi {
 
     /// Delivers one event and waits (bounded) for the function's answer.
     pub fn invoke(&self, payload: &str) -> Invocation {
-        let (reply, answer) = channel();
-        self.queue.send(Pending { payload: payload.to_owned(), reply }).unwrap();
-        answer.recv_timeout(WAIT).unwrap_or_else(|_| panic!("the gateway did not answer an invocation within {WAIT:?}"))
+        self.send(payload)
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("the gateway did not answer an invocation within {WAIT:?}"))
     }
 }
 
 /// One HTTP/1.1 request as read off a connection.
-struct Request {
-    line: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub struct Request {
+    /// The request line.
+    pub line: String,
+    /// Headers in order.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
 }
 
 impl Request {
-    fn path(&self) -> &str {
+    /// The request path.
+    pub fn path(&self) -> &str {
         self.line.split_whitespace().nth(1).unwrap_or_default()
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
+    /// A header's value (case-insensitive name).
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
 /// Reads one request (Content-Length or chunked body); `None` when the peer closed the connection.
-fn read_request(reader: &mut impl BufRead) -> Option<Request> {
+pub fn read_request(reader: &mut impl BufRead) -> Option<Request> {
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
         return None;
@@ -352,13 +372,19 @@ fn read_request(reader: &mut impl BufRead) -> Option<Request> {
 }
 
 /// Serves one keep-alive connection from the runtime client.
-fn serve(stream: TcpStream, events: &Mutex<Receiver<Pending>>, waiting: &Mutex<HashMap<String, Sender<Invocation>>>) {
+fn serve(
+    stream: TcpStream,
+    events: &Mutex<Receiver<Pending>>,
+    waiting: &Mutex<HashMap<String, Sender<Invocation>>>,
+    first_poll: &Mutex<Option<Instant>>,
+) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream;
     while let Some(request) = read_request(&mut reader) {
         let path = request.path().to_owned();
         let body = request.body;
         let response = if path.ends_with("/invocation/next") {
+            first_poll.lock().unwrap().get_or_insert_with(Instant::now);
             let Ok(pending) = events.lock().unwrap().recv() else { return };
             let id = format!("req-{}", unique());
             waiting.lock().unwrap().insert(id.clone(), pending.reply);
