@@ -28,6 +28,8 @@ pub struct Config {
     pub pacer: Pacer,
     /// Bulk stop concurrency and deadline margin (`BULK_CONCURRENCY`, `DEADLINE_MARGIN_MS`).
     pub bulk: BulkSettings,
+    /// Root certificates to trust instead of the embedded Amazon roots (`SSL_CERT_FILE`, PEM).
+    pub trusted_roots: Option<Vec<u8>>,
 }
 
 /// A configuration problem, naming the variable.
@@ -110,8 +112,25 @@ impl Config {
             deadline_margin: parse_number("DEADLINE_MARGIN_MS", get("DEADLINE_MARGIN_MS"), 0..=600_000)?
                 .map_or(defaults.deadline_margin, Duration::from_millis),
         };
-        Ok(Config { policy, region, audit_bus, audit_source, pacer, bulk })
+        let trusted_roots = get("SSL_CERT_FILE")
+            .map(|path| {
+                let pem = std::fs::read(&path).map_err(|e| invalid("SSL_CERT_FILE", format!("{path}: {e}")))?;
+                parse_certificates(&pem).map_err(|e| invalid("SSL_CERT_FILE", format!("{path}: {e}")))?;
+                Ok::<_, ConfigError>(pem)
+            })
+            .transpose()?;
+        Ok(Config { policy, region, audit_bus, audit_source, pacer, bulk, trusted_roots })
     }
+}
+
+/// Counts the certificates in a PEM bundle; an error if it has none or a malformed one.
+pub fn parse_certificates(pem: &[u8]) -> Result<usize, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("malformed PEM: {e:?}"))?;
+    if certs.is_empty() { Err("no PEM certificate in the file".to_owned()) } else { Ok(certs.len()) }
 }
 
 fn parse_number(

@@ -14,7 +14,7 @@ use stop_gateway::service::Gateway;
 async fn main() -> Result<(), lambda_runtime::Error> {
     stop_gateway::logging::init();
     let config = Config::from_env().inspect_err(|err| tracing::error!("configuration error: {err}"))?;
-    let sdk = load_sdk_config().await;
+    let sdk = load_sdk_config(config.trusted_roots.as_deref()).await;
     let pacer = std::sync::Arc::new(config.pacer);
 
     let sfn_conf = aws_sdk_sfn::config::Builder::from(&sdk);

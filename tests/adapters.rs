@@ -236,7 +236,7 @@ async fn a_connection_failure_is_a_retryable_upstream_error() {
         .credentials_provider(aws_sdk_sfn::config::Credentials::for_tests())
         .endpoint_url(format!("http://127.0.0.1:{port}"))
         .retry_config(aws_sdk_sfn::config::retry::RetryConfig::disabled())
-        .http_client(stop_gateway::aws::https_client())
+        .http_client(stop_gateway::aws::https_client(None))
         .build();
     let adapter = sfn_adapter(aws_sdk_sfn::Client::from_conf(conf));
     let err = adapter.describe(&TargetArn::parse(SFN).unwrap()).await.unwrap_err();

@@ -27,9 +27,12 @@ use crate::pacing::{Api, Pacer};
 
 /// Loads the shared SDK configuration once: region and credentials from the Lambda environment, endpoints from
 /// `AWS_ENDPOINT_URL*` when set, and explicit retry and timeout settings so no call can hang an invocation.
-pub async fn load_sdk_config() -> SdkConfig {
+pub async fn load_sdk_config(trusted_roots: Option<&[u8]>) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .http_client(https_client())
+        .http_client(https_client(trusted_roots))
+        // Stalled-stream protection watches body throughput with timers on every request; the bodies here are
+        // a few hundred bytes and the operation timeouts below already bound every call.
+        .stalled_stream_protection(aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled())
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
             TimeoutConfig::builder()
@@ -42,10 +45,27 @@ pub async fn load_sdk_config() -> SdkConfig {
         .await
 }
 
-/// The HTTPS client every SDK client shares: hyper with rustls on the ring crypto provider.
-pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-    aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
+/// Amazon Trust Services roots (Amazon Root CA 1–4 and Starfield Services Root CA G2), which AWS service
+/// endpoints chain to. Embedded, so start-up reads no certificate files.
+pub const AMAZON_ROOTS: &[u8] = include_bytes!("amazon-roots.pem");
+
+/// The HTTPS client every SDK client shares: hyper with rustls on the ring crypto provider, trusting
+/// `trusted_roots` (PEM) or, by default, only [`AMAZON_ROOTS`]. The system store is deliberately not loaded:
+/// scanning it costs most of a cold start, and the gateway talks to AWS endpoints only. `SSL_CERT_FILE`
+/// (validated in `Config`) supplies other roots: local stand-ins, private CAs, or the system bundle.
+pub fn https_client(trusted_roots: Option<&[u8]>) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let store =
+        TrustStore::empty().with_native_roots(false).with_pem_certificate(trusted_roots.unwrap_or(AMAZON_ROOTS));
+    let builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
+    match TlsContext::builder().with_trust_store(store).build() {
+        Ok(context) => builder.tls_context(context).build_https(),
+        // Only reachable with a store the builder rejects; the default client still verifies certificates.
+        Err(err) => {
+            tracing::error!(error = %err, "could not build the TLS trust store; using the client's defaults");
+            aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
+        }
+    }
 }
 
 /// One client per region: the function's own region built eagerly, others on first use and then cached.
@@ -202,6 +222,13 @@ mod tests {
         assert_eq!(regional.client("eu-west-1"), "eu-west-1");
         assert_eq!(built.load(Ordering::SeqCst), 2);
         assert_eq!(regional.len(), 2);
+    }
+
+    #[test]
+    fn the_embedded_trust_store_holds_the_five_amazon_roots() {
+        let text = std::str::from_utf8(AMAZON_ROOTS).unwrap();
+        assert_eq!(text.matches("-----BEGIN CERTIFICATE-----").count(), 5);
+        assert_eq!(crate::config::parse_certificates(AMAZON_ROOTS).unwrap(), 5);
     }
 
     #[test]

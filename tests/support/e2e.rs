@@ -182,7 +182,7 @@ impl Standins {
             .region(aws_sdk_sfn::config::Region::new(env["AWS_REGION"].clone()))
             .credentials_provider(aws_sdk_sfn::config::Credentials::new("testing", "testing", None, None, "standins"))
             .endpoint_url(env["AWS_ENDPOINT_URL_SFN"].clone())
-            .http_client(stop_gateway::aws::https_client())
+            .http_client(stop_gateway::aws::https_client(None))
             .build();
         aws_sdk_sfn::Client::from_conf(conf)
     }
