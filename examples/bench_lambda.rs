@@ -369,9 +369,11 @@ fn main() {
     };
     let deny = std::fs::read_to_string(repo().join("events/apigw-http-no-ticket.json")).unwrap();
 
-    println!("stop-gateway benchmark: {ROUNDS} alternating rounds; {WARM} warm invocations per path; burst of {BURST}");
+    // BENCH_ROUNDS shortens a run when profiling; the published figures use the default.
+    let rounds = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(ROUNDS);
+    println!("stop-gateway benchmark: {rounds} alternating rounds; {WARM} warm invocations per path; burst of {BURST}");
     let (mut rust, mut python, mut floor) = (Results::default(), Results::default(), Figure::default());
-    for i in 0..ROUNDS {
+    for i in 0..rounds {
         for lang in [Lang::Rust, Lang::Python] {
             let r = if lang == Lang::Rust { &mut rust } else { &mut python };
             round(lang, &endpoint, &policy, &stop, &deny, r);
