@@ -65,6 +65,11 @@ impl Partition {
         Partition::ALL.into_iter().find(|p| p.as_str() == s)
     }
 
+    /// Parses the partition field of an ARN, with an error quoting it.
+    pub fn parse_field(s: &str) -> Result<Partition, ArnError> {
+        Partition::parse(s).ok_or_else(|| ArnError::Partition(excerpt(s)))
+    }
+
     /// The partition a well-formed region name belongs to, from its leading labels.
     fn of_region(region: &Region) -> Partition {
         let mut labels = region.0.split('-');
@@ -342,7 +347,7 @@ impl TargetArn {
         else {
             return Err(ArnError::NotAnArn);
         };
-        let partition = Partition::parse(partition).ok_or_else(|| ArnError::Partition(excerpt(partition)))?;
+        let partition = Partition::parse_field(partition)?;
         let region = Region::parse(region)?;
         if Partition::of_region(&region) != partition {
             return Err(ArnError::PartitionMismatch { partition, region: region.0 });

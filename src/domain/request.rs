@@ -81,7 +81,7 @@ impl PrincipalArn {
             return Err(ArnError::NotAnArn);
         }
         Ok(PrincipalArn {
-            partition: Partition::parse(partition).ok_or_else(|| ArnError::Partition(excerpt(partition)))?,
+            partition: Partition::parse_field(partition)?,
             service: service.to_owned(),
             account: AccountId::parse(account)?,
             resource: resource.to_owned(),
@@ -142,7 +142,7 @@ impl AlarmArn {
             });
         }
         Ok(AlarmArn {
-            partition: Partition::parse(partition).ok_or_else(|| ArnError::Partition(excerpt(partition)))?,
+            partition: Partition::parse_field(partition)?,
             region: Region::parse(region)?,
             account: AccountId::parse(account)?,
             name: name.to_owned(),
