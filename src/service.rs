@@ -133,7 +133,7 @@ impl Gateway {
                     audit_id,
                     rule_id: &rule_id,
                 };
-                self.ensure_stopped(single.target, &text, dry_run).await
+                self.ensure_stopped(single.target, &text, dry_run, deadline).await
             }
             _ => self.bulk_stop(request, &allowed, &caller, audit_id, dry_run, deadline).await.map(Outcome::Bulk),
         };
@@ -153,8 +153,8 @@ impl Gateway {
         let mut executions: Vec<(TargetArn, &Allowed<'_>)> = Vec::new();
         for a in allowed {
             let found = match a.target.kind() {
-                TargetKind::StateMachine { .. } => self.sfn.list_running(a.target).await?,
-                TargetKind::Function { .. } => self.durable.list_running(a.target).await?,
+                TargetKind::StateMachine { .. } => self.sfn.list_running(a.target, deadline).await?,
+                TargetKind::Function { .. } => self.durable.list_running(a.target, deadline).await?,
                 _ => vec![a.target.clone()],
             };
             for execution in found {
@@ -193,7 +193,7 @@ impl Gateway {
                     audit_id,
                     rule_id: &a.rule_id,
                 };
-                let result = self.ensure_stopped(&target, &text, false).await;
+                let result = self.ensure_stopped(&target, &text, false, deadline).await;
                 Ok(ExecutionResult { target, result })
             })
             .buffer_unordered(self.bulk.concurrency.max(1))
@@ -214,8 +214,9 @@ impl Gateway {
         target: &TargetArn,
         text: &StopText<'_>,
         dry_run: bool,
+        deadline: Instant,
     ) -> Result<Outcome, StopError> {
-        let before = self.describe(target).await?;
+        let before = self.describe(target, deadline).await?;
         if !before.stoppable {
             return Ok(Outcome::AlreadyFinished { status: before.status });
         }
@@ -223,14 +224,14 @@ impl Gateway {
             return Ok(Outcome::DryRun { previous_status: before.status });
         }
         let reported = match target.kind() {
-            TargetKind::SfnExecution { .. } => self.sfn.stop(target, text).await?,
-            _ => self.durable.stop(target, text).await?,
+            TargetKind::SfnExecution { .. } => self.sfn.stop(target, text, deadline).await?,
+            _ => self.durable.stop(target, text, deadline).await?,
         };
         if let Some(stopped_at) = reported {
             return Ok(Outcome::Stopped { previous_status: before.status, stopped_at });
         }
         // The service accepted the call but its reply proves nothing; ask again.
-        let after = self.describe(target).await?;
+        let after = self.describe(target, deadline).await?;
         match (after.stoppable, after.ended_at) {
             (false, Some(stopped_at)) if is_stopped_status(&after.status) => {
                 Ok(Outcome::Stopped { previous_status: before.status, stopped_at })
@@ -244,10 +245,10 @@ impl Gateway {
         }
     }
 
-    async fn describe(&self, target: &TargetArn) -> Result<ExecutionState, StopError> {
+    async fn describe(&self, target: &TargetArn, deadline: Instant) -> Result<ExecutionState, StopError> {
         match target.kind() {
-            TargetKind::SfnExecution { .. } => self.sfn.describe(target).await,
-            _ => self.durable.describe(target).await,
+            TargetKind::SfnExecution { .. } => self.sfn.describe(target, deadline).await,
+            _ => self.durable.describe(target, deadline).await,
         }
     }
 }

@@ -40,6 +40,11 @@ fn durable_adapter(client: aws_sdk_lambda::Client) -> DurableAdapter {
     DurableAdapter::new(Regional::new("us-east-1", move |_: &str| client.clone()), Arc::new(Pacer::default()))
 }
 
+/// A deadline far enough away not to matter.
+fn later() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(600)
+}
+
 /// A throttled call is tried again (after backing off) four more times before throttling is the answer.
 fn calls_for(expected: (&str, bool)) -> usize {
     if expected.0 == "throttled" { 5 } else { 1 }
@@ -98,7 +103,7 @@ async fn describe_execution_errors_map_to_outcomes() {
         let rule = mock!(aws_sdk_sfn::Client::describe_execution)
             .match_requests(|r| r.execution_arn() == Some(SFN))
             .then_error(error);
-        let err = sfn_adapter(sfn_client(&[&rule])).describe(&target).await.unwrap_err();
+        let err = sfn_adapter(sfn_client(&[&rule])).describe(&target, later()).await.unwrap_err();
         assert_eq!(outcome(&err), expected, "{label}");
         assert_eq!(rule.num_calls(), calls_for(expected), "{label}");
     }
@@ -133,7 +138,8 @@ async fn stop_execution_errors_map_to_outcomes() {
     for (error, expected) in cases {
         let label = format!("{:?}", error());
         let rule = mock!(aws_sdk_sfn::Client::stop_execution).then_error(error);
-        let err = with_text(async |t| sfn_adapter(sfn_client(&[&rule])).stop(&target, t).await).await.unwrap_err();
+        let err =
+            with_text(async |t| sfn_adapter(sfn_client(&[&rule])).stop(&target, t, later()).await).await.unwrap_err();
         assert_eq!(outcome(&err), expected, "{label}");
         assert_eq!(rule.num_calls(), calls_for(expected), "{label}");
     }
@@ -190,7 +196,7 @@ async fn durable_errors_map_to_outcomes() {
         let rule = mock!(aws_sdk_lambda::Client::get_durable_execution)
             .match_requests(|r| r.durable_execution_arn() == Some(DURABLE))
             .then_error(error);
-        let err = durable_adapter(lambda_client(&[&rule])).describe(&target).await.unwrap_err();
+        let err = durable_adapter(lambda_client(&[&rule])).describe(&target, later()).await.unwrap_err();
         assert_eq!(outcome(&err), expected, "{label}");
         assert_eq!(rule.num_calls(), calls_for(expected), "{label}");
     }
@@ -198,8 +204,9 @@ async fn durable_errors_map_to_outcomes() {
     for (error, expected) in stop_cases {
         let label = format!("{:?}", error());
         let rule = mock!(aws_sdk_lambda::Client::stop_durable_execution).then_error(error);
-        let err =
-            with_text(async |t| durable_adapter(lambda_client(&[&rule])).stop(&target, t).await).await.unwrap_err();
+        let err = with_text(async |t| durable_adapter(lambda_client(&[&rule])).stop(&target, t, later()).await)
+            .await
+            .unwrap_err();
         assert_eq!(outcome(&err), expected, "{label}");
         assert_eq!(rule.num_calls(), calls_for(expected), "{label}");
     }
@@ -218,7 +225,7 @@ async fn unmodelled_http_failures_map_by_status_and_code() {
     ];
     for (status, error_type, expected) in cases {
         let rule = mock!(aws_sdk_sfn::Client::describe_execution).then_http_response(move || http(status, error_type));
-        let err = sfn_adapter(sfn_client(&[&rule])).describe(&target).await.unwrap_err();
+        let err = sfn_adapter(sfn_client(&[&rule])).describe(&target, later()).await.unwrap_err();
         assert_eq!(outcome(&err), expected, "{status} {error_type:?}");
         assert!(std::error::Error::source(&err).is_some(), "the SDK error is kept as the source");
     }
@@ -239,7 +246,7 @@ async fn a_connection_failure_is_a_retryable_upstream_error() {
         .http_client(stop_gateway::aws::https_client(None))
         .build();
     let adapter = sfn_adapter(aws_sdk_sfn::Client::from_conf(conf));
-    let err = adapter.describe(&TargetArn::parse(SFN).unwrap()).await.unwrap_err();
+    let err = adapter.describe(&TargetArn::parse(SFN).unwrap(), later()).await.unwrap_err();
     assert_eq!(outcome(&err), ("upstream_error", true));
 }
 
@@ -251,9 +258,9 @@ async fn successful_calls_report_status_and_stop_time() {
         .match_requests(|r| r.error() == Some("Ops.Stop") && r.cause().is_some_and(|c| c.starts_with("OPS-1 because")))
         .then_output(|| StopExecutionOutput::builder().stop_date(DateTime::from_secs(1_795_230_765)).build().unwrap());
     let adapter = sfn_adapter(sfn_client(&[&describe, &stop]));
-    let state = adapter.describe(&sfn_target).await.unwrap();
+    let state = adapter.describe(&sfn_target, later()).await.unwrap();
     assert_eq!((state.status.as_str(), state.stoppable), ("RUNNING", true));
-    let stopped = with_text(async |t| adapter.stop(&sfn_target, t).await).await.unwrap();
+    let stopped = with_text(async |t| adapter.stop(&sfn_target, t, later()).await).await.unwrap();
     assert_eq!(stopped.map(|t| t.timestamp()), Some(1_795_230_765));
 
     let durable_target = TargetArn::parse(DURABLE).unwrap();
@@ -268,7 +275,7 @@ async fn successful_calls_report_status_and_stop_time() {
     ] {
         let get = mock!(aws_sdk_lambda::Client::get_durable_execution)
             .then_output(move || support::durable_status(DURABLE, status));
-        let state = durable_adapter(lambda_client(&[&get])).describe(&durable_target).await.unwrap();
+        let state = durable_adapter(lambda_client(&[&get])).describe(&durable_target, later()).await.unwrap();
         assert_eq!((state.status.as_str(), state.stoppable), (status, stoppable));
     }
     let get = mock!(aws_sdk_lambda::Client::get_durable_execution).then_output(|| running_durable(DURABLE));
@@ -276,5 +283,20 @@ async fn successful_calls_report_status_and_stop_time() {
     let stop = mock!(aws_sdk_lambda::Client::stop_durable_execution)
         .then_output(|| StopDurableExecutionOutput::builder().stop_timestamp(DateTime::from_secs(0)).build().unwrap());
     let adapter = durable_adapter(lambda_client(&[&get, &stop]));
-    assert_eq!(with_text(async |t| adapter.stop(&durable_target, t).await).await.unwrap(), None);
+    assert_eq!(with_text(async |t| adapter.stop(&durable_target, t, later()).await).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn throttle_retries_never_outlive_the_deadline() {
+    let target = TargetArn::parse(SFN).unwrap();
+    let throttle =
+        || DescribeExecutionError::KmsThrottlingException(sfn_err::KmsThrottlingException::builder().build());
+    let rule = mock!(aws_sdk_sfn::Client::describe_execution).then_error(throttle);
+    // Too close to the deadline for even one backoff and an answer: give up at once.
+    let soon = tokio::time::Instant::now() + std::time::Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let err = sfn_adapter(sfn_client(&[&rule])).describe(&target, soon).await.unwrap_err();
+    assert_eq!(outcome(&err), ("throttled", true));
+    assert_eq!(rule.num_calls(), 1, "no retry that could not finish in time");
+    assert!(started.elapsed() < std::time::Duration::from_millis(300));
 }

@@ -14,7 +14,9 @@ use aws_sdk_lambda::types::{ErrorObject, ExecutionStatus};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Regional, log_mapped, paced, throttled, timestamp, unmodelled};
+use tokio::time::Instant;
+
+use super::{Regional, log_mapped, paced, send_within, throttled, timestamp, unmodelled};
 use crate::domain::arn::{TargetArn, TargetKind};
 use crate::domain::outcome::{ExecutionState, StopError, StopText};
 use crate::pacing::{Api, Pacer};
@@ -49,15 +51,11 @@ impl DurableAdapter {
     }
 
     /// Reads the execution's status.
-    pub async fn describe(&self, target: &TargetArn) -> Result<ExecutionState, StopError> {
+    pub async fn describe(&self, target: &TargetArn, deadline: Instant) -> Result<ExecutionState, StopError> {
         let (region, client) = (target.region().as_str(), self.clients.client(target.region().as_str()));
-        let out = paced(&self.pacer, region, Api::GetDurableExecution, || async {
-            client
-                .get_durable_execution()
-                .durable_execution_arn(target.to_string())
-                .send()
-                .await
-                .map_err(|e| get_error(target, e))
+        let out = paced(&self.pacer, region, Api::GetDurableExecution, deadline, || async {
+            let operation = client.get_durable_execution().durable_execution_arn(target.to_string());
+            send_within!(operation, deadline, aws_sdk_lambda::config::Builder).map_err(|e| get_error(target, e))
         })
         .await?;
         let status = out.status().as_str();
@@ -70,7 +68,12 @@ impl DurableAdapter {
 
     /// Stops the execution with an `ErrorObject` built from `text`. Returns the reported stop time, or `None` if
     /// the response carried no plausible timestamp.
-    pub async fn stop(&self, target: &TargetArn, text: &StopText<'_>) -> Result<Option<DateTime<Utc>>, StopError> {
+    pub async fn stop(
+        &self,
+        target: &TargetArn,
+        text: &StopText<'_>,
+        deadline: Instant,
+    ) -> Result<Option<DateTime<Utc>>, StopError> {
         let data = ErrorData {
             stopped_by: "stop-gateway",
             caller: text.caller,
@@ -85,14 +88,10 @@ impl DurableAdapter {
             .error_data(serde_json::to_string(&data).unwrap_or_default())
             .build();
         let (region, client) = (target.region().as_str(), self.clients.client(target.region().as_str()));
-        let out = paced(&self.pacer, region, Api::StopDurableExecution, || async {
-            client
-                .stop_durable_execution()
-                .durable_execution_arn(target.to_string())
-                .error(error.clone())
-                .send()
-                .await
-                .map_err(|e| stop_error(target, e))
+        let out = paced(&self.pacer, region, Api::StopDurableExecution, deadline, || async {
+            let operation =
+                client.stop_durable_execution().durable_execution_arn(target.to_string()).error(error.clone());
+            send_within!(operation, deadline, aws_sdk_lambda::config::Builder).map_err(|e| stop_error(target, e))
         })
         .await?;
         Ok(timestamp(out.stop_timestamp()))
@@ -101,7 +100,7 @@ impl DurableAdapter {
     /// Every RUNNING durable execution of a function (and qualifier, if the ARN names one), following every
     /// page. The API model's statuses have no PAUSING/PAUSED to filter on; a paused execution is still stopped
     /// when it is named directly.
-    pub async fn list_running(&self, function: &TargetArn) -> Result<Vec<TargetArn>, StopError> {
+    pub async fn list_running(&self, function: &TargetArn, deadline: Instant) -> Result<Vec<TargetArn>, StopError> {
         let TargetKind::Function { name, qualifier } = function.kind() else {
             return Err(StopError::InvalidRequest("only a function ARN lists durable executions".into()));
         };
@@ -112,17 +111,15 @@ impl DurableAdapter {
         let mut executions = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let page = paced(&self.pacer, region, Api::ListDurableExecutionsByFunction, || async {
-                client
+            let page = paced(&self.pacer, region, Api::ListDurableExecutionsByFunction, deadline, || async {
+                let operation = client
                     .list_durable_executions_by_function()
                     .function_name(&unqualified)
                     .set_qualifier(qualifier.clone())
                     .statuses(ExecutionStatus::Running)
                     .max_items(1000)
-                    .set_marker(marker.clone())
-                    .send()
-                    .await
-                    .map_err(|e| list_error(function, e))
+                    .set_marker(marker.clone());
+                send_within!(operation, deadline, aws_sdk_lambda::config::Builder).map_err(|e| list_error(function, e))
             })
             .await?;
             for execution in page.durable_executions() {

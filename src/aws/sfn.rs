@@ -12,7 +12,9 @@ use aws_sdk_sfn::operation::stop_execution::StopExecutionError;
 use aws_sdk_sfn::types::ExecutionStatus;
 use chrono::{DateTime, Utc};
 
-use super::{Regional, log_mapped, paced, throttled, timestamp, unmodelled};
+use tokio::time::Instant;
+
+use super::{Regional, log_mapped, paced, send_within, throttled, timestamp, unmodelled};
 use crate::domain::arn::TargetArn;
 use crate::domain::outcome::{ExecutionState, StopError, StopText};
 use crate::pacing::{Api, Pacer};
@@ -32,15 +34,11 @@ impl SfnAdapter {
     }
 
     /// Reads the execution's status.
-    pub async fn describe(&self, target: &TargetArn) -> Result<ExecutionState, StopError> {
+    pub async fn describe(&self, target: &TargetArn, deadline: Instant) -> Result<ExecutionState, StopError> {
         let (region, client) = (target.region().as_str(), self.clients.client(target.region().as_str()));
-        let out = paced(&self.pacer, region, Api::DescribeExecution, || async {
-            client
-                .describe_execution()
-                .execution_arn(target.to_string())
-                .send()
-                .await
-                .map_err(|e| describe_error(target, e))
+        let out = paced(&self.pacer, region, Api::DescribeExecution, deadline, || async {
+            let operation = client.describe_execution().execution_arn(target.to_string());
+            send_within!(operation, deadline, aws_sdk_sfn::config::Builder).map_err(|e| describe_error(target, e))
         })
         .await?;
         let status = out.status();
@@ -54,39 +52,37 @@ impl SfnAdapter {
 
     /// Stops the execution. Returns the stop time the service reported, or `None` if the response carried no
     /// plausible timestamp (the caller then confirms with a describe).
-    pub async fn stop(&self, target: &TargetArn, text: &StopText<'_>) -> Result<Option<DateTime<Utc>>, StopError> {
+    pub async fn stop(
+        &self,
+        target: &TargetArn,
+        text: &StopText<'_>,
+        deadline: Instant,
+    ) -> Result<Option<DateTime<Utc>>, StopError> {
         let (region, client) = (target.region().as_str(), self.clients.client(target.region().as_str()));
         let cause = text.cause();
-        let out = paced(&self.pacer, region, Api::StopExecution, || async {
-            client
-                .stop_execution()
-                .execution_arn(target.to_string())
-                .error(text.error_code.as_str())
-                .cause(&cause)
-                .send()
-                .await
-                .map_err(|e| stop_error(target, e))
+        let out = paced(&self.pacer, region, Api::StopExecution, deadline, || async {
+            let operation =
+                client.stop_execution().execution_arn(target.to_string()).error(text.error_code.as_str()).cause(&cause);
+            send_within!(operation, deadline, aws_sdk_sfn::config::Builder).map_err(|e| stop_error(target, e))
         })
         .await?;
         Ok(timestamp(out.stop_date()))
     }
 
     /// Every RUNNING execution of a state machine (or of a version or alias), following every page.
-    pub async fn list_running(&self, machine: &TargetArn) -> Result<Vec<TargetArn>, StopError> {
+    pub async fn list_running(&self, machine: &TargetArn, deadline: Instant) -> Result<Vec<TargetArn>, StopError> {
         let (region, client) = (machine.region().as_str(), self.clients.client(machine.region().as_str()));
         let mut executions = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = paced(&self.pacer, region, Api::ListExecutions, || async {
-                client
+            let page = paced(&self.pacer, region, Api::ListExecutions, deadline, || async {
+                let operation = client
                     .list_executions()
                     .state_machine_arn(machine.to_string())
                     .status_filter(ExecutionStatus::Running)
                     .max_results(1000)
-                    .set_next_token(token.clone())
-                    .send()
-                    .await
-                    .map_err(|e| list_error(machine, e))
+                    .set_next_token(token.clone());
+                send_within!(operation, deadline, aws_sdk_sfn::config::Builder).map_err(|e| list_error(machine, e))
             })
             .await?;
             for item in page.executions() {
