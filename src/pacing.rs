@@ -36,6 +36,14 @@ impl Api {
         Api::ListDurableExecutionsByFunction,
     ];
 
+    /// The service the API belongs to, for messages.
+    pub fn service(self) -> &'static str {
+        match self {
+            Api::DescribeExecution | Api::StopExecution | Api::ListExecutions => "Step Functions",
+            _ => "Lambda",
+        }
+    }
+
     /// The API's name, as used in `RATE_LIMITS`.
     pub fn name(self) -> &'static str {
         match self {

@@ -300,3 +300,30 @@ async fn throttle_retries_never_outlive_the_deadline() {
     assert_eq!(rule.num_calls(), 1, "no retry that could not finish in time");
     assert!(started.elapsed() < std::time::Duration::from_millis(300));
 }
+
+#[tokio::test]
+async fn a_call_that_would_outlive_the_invocation_is_cut_off_at_the_deadline() {
+    // A server that accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _hold = std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().take(4).collect();
+        std::thread::sleep(std::time::Duration::from_secs(10));
+        drop(held);
+    });
+    let conf = aws_sdk_sfn::Config::builder()
+        .behavior_version(aws_sdk_sfn::config::BehaviorVersion::latest())
+        .region(aws_sdk_sfn::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sfn::config::Credentials::for_tests())
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .retry_config(aws_sdk_sfn::config::retry::RetryConfig::disabled())
+        .http_client(stop_gateway::aws::https_client(None))
+        .build();
+    let adapter = sfn_adapter(aws_sdk_sfn::Client::from_conf(conf));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(1500);
+    let started = std::time::Instant::now();
+    let err = adapter.describe(&TargetArn::parse(SFN).unwrap(), deadline).await.unwrap_err();
+    assert_eq!(outcome(&err), ("upstream_error", true), "{err}");
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_millis(1400), "cut off before the deadline, not after: {took:?}");
+}

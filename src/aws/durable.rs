@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use tokio::time::Instant;
 
-use super::{Regional, log_mapped, paced, send_within, throttled, timestamp, unmodelled};
+use super::{Regional, log_mapped, paced, throttled, timestamp, unmodelled};
 use crate::domain::arn::{TargetArn, TargetKind};
 use crate::domain::outcome::{ExecutionState, StopError, StopText};
 use crate::pacing::{Api, Pacer};
@@ -55,7 +55,7 @@ impl DurableAdapter {
         let (region, client) = (target.region().as_str(), self.clients.client(target.region().as_str()));
         let out = paced(&self.pacer, region, Api::GetDurableExecution, deadline, || async {
             let operation = client.get_durable_execution().durable_execution_arn(target.to_string());
-            send_within!(operation, deadline, aws_sdk_lambda::config::Builder).map_err(|e| get_error(target, e))
+            operation.send().await.map_err(|e| get_error(target, e))
         })
         .await?;
         let status = out.status().as_str();
@@ -91,7 +91,7 @@ impl DurableAdapter {
         let out = paced(&self.pacer, region, Api::StopDurableExecution, deadline, || async {
             let operation =
                 client.stop_durable_execution().durable_execution_arn(target.to_string()).error(error.clone());
-            send_within!(operation, deadline, aws_sdk_lambda::config::Builder).map_err(|e| stop_error(target, e))
+            operation.send().await.map_err(|e| stop_error(target, e))
         })
         .await?;
         Ok(timestamp(out.stop_timestamp()))
@@ -119,7 +119,7 @@ impl DurableAdapter {
                     .statuses(ExecutionStatus::Running)
                     .max_items(1000)
                     .set_marker(marker.clone());
-                send_within!(operation, deadline, aws_sdk_lambda::config::Builder).map_err(|e| list_error(function, e))
+                operation.send().await.map_err(|e| list_error(function, e))
             })
             .await?;
             for execution in page.durable_executions() {

@@ -25,38 +25,11 @@ use chrono::{DateTime, Utc};
 use crate::domain::outcome::StopError;
 use crate::pacing::{Api, Pacer};
 
-/// Per-attempt and per-operation timeouts for every SDK call, unless the invocation's deadline is nearer.
+/// Per-attempt and per-operation timeouts for every SDK call (`paced` also cuts calls off at the deadline).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
 /// Kept back from the deadline for answering and auditing.
 const ANSWER_RESERVE: Duration = Duration::from_millis(750);
-
-/// Tighter timeouts when less than the default operation timeout is left before `deadline`, so no call can
-/// outlive the invocation (which would lose its answer and its audit record). `None` leaves the defaults.
-pub(crate) fn timeouts_within(deadline: tokio::time::Instant) -> Option<TimeoutConfig> {
-    let left = deadline.saturating_duration_since(tokio::time::Instant::now()).saturating_sub(ANSWER_RESERVE);
-    (left < OPERATION_TIMEOUT).then(|| {
-        let left = left.max(Duration::from_millis(100));
-        TimeoutConfig::builder()
-            .connect_timeout(left.min(Duration::from_secs(3)))
-            .operation_attempt_timeout(left.min(ATTEMPT_TIMEOUT))
-            .operation_timeout(left)
-            .build()
-    })
-}
-
-/// Sends an SDK operation, with [`timeouts_within`] the deadline when it is near.
-macro_rules! send_within {
-    ($operation:expr, $deadline:expr, $config:ty) => {
-        match $crate::aws::timeouts_within($deadline) {
-            Some(timeouts) => {
-                $operation.customize().config_override(<$config>::default().timeout_config(timeouts)).send().await
-            }
-            None => $operation.send().await,
-        }
-    };
-}
-pub(crate) use send_within;
 
 /// Loads the shared SDK configuration once: region and credentials from the Lambda environment, endpoints from
 /// `AWS_ENDPOINT_URL*` when set, and explicit retry and timeout settings so no call can hang an invocation.
@@ -179,9 +152,11 @@ const THROTTLE_RETRIES: u32 = 4;
 /// Longest wait between those tries, whatever `Retry-After` says.
 const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(5);
 
-/// Runs one API call at the pace the quota allows. When the service still throttles after the SDK's retries,
-/// waits as long as `Retry-After` asks (or backs off exponentially) and tries again, a bounded number of
-/// times and never past `deadline`. Safe because every caller either reads or stops after describing first.
+/// Runs one API call at the pace the quota allows, abandoning it if the invocation's `deadline` (less time to
+/// answer and audit) comes first: the SDK's own timeouts are fixed, and no call may outlive the invocation.
+/// When the service still throttles after the SDK's retries, waits as long as `Retry-After` asks (or backs off
+/// exponentially) and tries again, a bounded number of times and never past the deadline. Safe because every
+/// caller either reads or stops after describing first.
 pub(crate) async fn paced<T, F, Fut>(
     pacer: &Pacer,
     region: &str,
@@ -194,9 +169,17 @@ where
     Fut: Future<Output = Result<T, StopError>>,
 {
     let mut attempt = 0;
+    let cutoff = deadline.checked_sub(ANSWER_RESERVE).unwrap_or(deadline);
     loop {
         pacer.acquire(region, api).await;
-        match call().await {
+        let Ok(result) = tokio::time::timeout_at(cutoff, call()).await else {
+            return Err(StopError::Upstream {
+                service: api.service(),
+                retryable: true,
+                source: format!("{} abandoned: the invocation's deadline came first", api.name()).into(),
+            });
+        };
+        match result {
             Err(StopError::Throttled { retry_after, .. })
                 if attempt < THROTTLE_RETRIES
                     && tokio::time::Instant::now() + wait_for(retry_after, attempt) + ANSWER_RESERVE < deadline =>
@@ -275,18 +258,6 @@ mod tests {
         let text = std::str::from_utf8(AMAZON_ROOTS).unwrap();
         assert_eq!(text.matches("-----BEGIN CERTIFICATE-----").count(), 5);
         assert_eq!(crate::config::parse_certificates(AMAZON_ROOTS).unwrap(), 5);
-    }
-
-    #[tokio::test]
-    async fn timeouts_tighten_only_near_the_deadline() {
-        let now = tokio::time::Instant::now();
-        assert!(timeouts_within(now + Duration::from_secs(60)).is_none(), "far away: the defaults stand");
-        let near = timeouts_within(now + Duration::from_secs(4)).unwrap();
-        let op = near.operation_timeout().unwrap();
-        assert!(op <= Duration::from_secs(4) - ANSWER_RESERVE, "{op:?}");
-        assert!(near.operation_attempt_timeout().unwrap() <= op);
-        let past = timeouts_within(now).unwrap();
-        assert_eq!(past.operation_timeout(), Some(Duration::from_millis(100)), "a floor, not zero");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use tokio::time::Instant;
 
-use super::{Regional, log_mapped, paced, send_within, throttled, timestamp, unmodelled};
+use super::{Regional, log_mapped, paced, throttled, timestamp, unmodelled};
 use crate::domain::arn::TargetArn;
 use crate::domain::outcome::{ExecutionState, StopError, StopText};
 use crate::pacing::{Api, Pacer};
@@ -38,7 +38,7 @@ impl SfnAdapter {
         let (region, client) = (target.region().as_str(), self.clients.client(target.region().as_str()));
         let out = paced(&self.pacer, region, Api::DescribeExecution, deadline, || async {
             let operation = client.describe_execution().execution_arn(target.to_string());
-            send_within!(operation, deadline, aws_sdk_sfn::config::Builder).map_err(|e| describe_error(target, e))
+            operation.send().await.map_err(|e| describe_error(target, e))
         })
         .await?;
         let status = out.status();
@@ -63,7 +63,7 @@ impl SfnAdapter {
         let out = paced(&self.pacer, region, Api::StopExecution, deadline, || async {
             let operation =
                 client.stop_execution().execution_arn(target.to_string()).error(text.error_code.as_str()).cause(&cause);
-            send_within!(operation, deadline, aws_sdk_sfn::config::Builder).map_err(|e| stop_error(target, e))
+            operation.send().await.map_err(|e| stop_error(target, e))
         })
         .await?;
         Ok(timestamp(out.stop_date()))
@@ -82,7 +82,7 @@ impl SfnAdapter {
                     .status_filter(ExecutionStatus::Running)
                     .max_results(1000)
                     .set_next_token(token.clone());
-                send_within!(operation, deadline, aws_sdk_sfn::config::Builder).map_err(|e| list_error(machine, e))
+                operation.send().await.map_err(|e| list_error(machine, e))
             })
             .await?;
             for item in page.executions() {
