@@ -121,17 +121,15 @@ impl Gateway {
             return Handled { decision, error_code, dry_run, result: Err(StopError::NotStoppable(why.to_owned())) };
         }
         let caller = request.caller.to_string();
-        let text_for = |a: &'_ Allowed<'_>| (a.error_code.clone(), a.rule_id.clone());
         let result = match allowed.as_slice() {
             [single] if !single.target.is_bulk() => {
-                let (code, rule_id) = text_for(single);
                 let text = StopText {
-                    error_code: &code,
+                    error_code: &single.error_code,
                     reason: &request.reason,
                     caller: &caller,
                     source: request.source.as_str(),
                     audit_id,
-                    rule_id: &rule_id,
+                    rule_id: &single.rule_id,
                 };
                 self.ensure_stopped(single.target, &text, dry_run, deadline).await
             }
