@@ -1,0 +1,125 @@
+//! Bypass attempts through the real handler: look-alike and over-long ARNs, other partitions and accounts,
+//! case and unicode tricks, encoded slashes, identity smuggled into the body, events from unexpected sources
+//! and accounts, oversized reasons and bodies, deeply nested JSON. Every one is rejected or denied with a
+//! clear code, stops nothing, and leaves exactly one audit record.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use stop_gateway::domain::audit::{AuditEvent, RecordingSink};
+use stop_gateway::handler::{App, handle};
+use support::{RunningWorld, example_policy};
+
+const SFN: &str = "arn:aws:states:us-east-1:111122223333:execution:orders-api:order-run-0042";
+
+async fn invoke(payload: &str) -> (Value, Vec<AuditEvent>, RunningWorld) {
+    let world = RunningWorld::new();
+    let app = App { gateway: world.gateway(example_policy()), sink: RecordingSink::default() };
+    let raw: Box<RawValue> = serde_json::from_str(payload).unwrap();
+    let result =
+        handle(&app, LambdaEvent::new(raw, Context::default())).await.expect("handled, not an invocation error");
+    (result, app.sink.events(), world)
+}
+
+/// The HTTP API sample with its body replaced.
+fn http_with_body(body: &str) -> String {
+    let mut event: Value = serde_json::from_str(include_str!("../events/apigw-http-dry-run.json")).unwrap();
+    event["body"] = Value::String(body.to_owned());
+    event.to_string()
+}
+
+fn code(response: &Value) -> (u64, String) {
+    let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    (response["statusCode"].as_u64().unwrap(), body["error"]["code"].as_str().unwrap_or("none").to_owned())
+}
+
+async fn assert_refused(case: &str, payload: &str, expected: (u64, &str)) {
+    let (response, audit, world) = invoke(payload).await;
+    let (status, code) = code(&response);
+    assert_eq!((status, code.as_str()), expected, "{case}");
+    assert_eq!(audit.len(), 1, "{case}: one audit record");
+    assert_eq!(audit[0].outcome, expected.1, "{case}");
+    assert!(
+        world.sfn_stops.lock().unwrap().is_empty() && world.durable_stops.lock().unwrap().is_empty(),
+        "{case}: nothing stopped"
+    );
+}
+
+#[tokio::test]
+async fn crafted_target_arns_are_refused() {
+    let long = format!("arn:aws:states:us-east-1:111122223333:execution:orders-api:{}", "r".repeat(5000));
+    let cases: Vec<(&str, String, (u64, &str))> = vec![
+        ("Cyrillic look-alike in the machine name", SFN.replace("orders", "оrders"), (400, "invalid_request")),
+        ("fullwidth letters", SFN.replace("orders", "ｏrders"), (400, "invalid_request")),
+        ("zero-width joiner", SFN.replace("orders", "ord\u{200d}ers"), (400, "invalid_request")),
+        ("upper-case service", SFN.replace(":states:", ":STATES:"), (400, "invalid_request")),
+        ("encoded slash", SFN.replace("orders-api", "orders%2Fapi"), (400, "invalid_request")),
+        ("path traversal", SFN.replace("orders-api", "../orders-api"), (400, "invalid_request")),
+        ("trailing newline", format!("{SFN}\n"), (400, "invalid_request")),
+        ("over-long", long, (400, "invalid_request")),
+        (
+            "other partition (outside the allow rule)",
+            SFN.replace("arn:aws:", "arn:aws-us-gov:").replace("us-east-1", "us-gov-west-1"),
+            (403, "denied"),
+        ),
+        ("other account (outside the allow rule)", SFN.replace("111122223333", "999988887777"), (403, "denied")),
+        ("ledger, protected by a deny rule", SFN.replace("orders-api", "ledger-core"), (403, "denied")),
+        ("name glob is not a prefix match", SFN.replace("orders-api", "xorders-api"), (403, "denied")),
+    ];
+    for (case, arn, expected) in cases {
+        let body = json!({"targetArn": arn, "reason": "OPS-1 bypass attempt"}).to_string();
+        assert_refused(case, &http_with_body(&body), expected).await;
+    }
+}
+
+#[tokio::test]
+async fn identity_in_the_body_is_refused_and_never_trusted() {
+    for field in ["caller", "principalArn", "userArn", "accountId", "requestContext"] {
+        let body = json!({"targetArn": SFN, "reason": "OPS-1 trust me", field: "arn:aws:sts::111122223333:assumed-role/OnCall/bob"}).to_string();
+        assert_refused(field, &http_with_body(&body), (400, "invalid_request")).await;
+    }
+    // Without an IAM identity in the context, a body that claims one is still unauthenticated.
+    let mut event: Value = serde_json::from_str(include_str!("../events/apigw-http-no-iam-identity.json")).unwrap();
+    event["body"] = Value::String(json!({"targetArn": SFN, "reason": "OPS-1 trust me"}).to_string());
+    assert_refused("no identity", &event.to_string(), (401, "unauthenticated")).await;
+}
+
+#[tokio::test]
+async fn oversized_and_deeply_nested_bodies_are_refused() {
+    let huge_reason = json!({"targetArn": SFN, "reason": format!("OPS-1 {}", "x".repeat(30_000))}).to_string();
+    assert_refused("reason over the API limit", &http_with_body(&huge_reason), (400, "invalid_request")).await;
+    let six_mb = json!({"targetArn": SFN, "reason": "x".repeat(6 * 1024 * 1024)}).to_string();
+    assert_refused("6 MB body", &http_with_body(&six_mb), (413, "payload_too_large")).await;
+    let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    assert_refused("deeply nested JSON body", &http_with_body(&nested), (400, "invalid_request")).await;
+    let duplicate = format!(
+        r#"{{"targetArn": "{SFN}", "reason": "OPS-1 a", "targetArn": "arn:aws:states:us-east-1:111122223333:execution:ledger-core:x"}}"#
+    );
+    assert_refused("duplicate targetArn keys", &http_with_body(&duplicate), (400, "invalid_request")).await;
+}
+
+#[tokio::test]
+async fn events_from_unexpected_sources_or_accounts_stop_nothing() {
+    let base: Value = serde_json::from_str(include_str!("../events/eventbridge-stop-sfn.json")).unwrap();
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("look-alike source", json!({"source": "com.example.alarms.evil"}), "denied"),
+        ("source with a suffix space", json!({"source": "com.example.alarms "}), "invalid_request"),
+        ("another account", json!({"account": "999988887777"}), "denied"),
+        ("an AWS service source", json!({"source": "aws.events"}), "denied"),
+        ("a malformed account", json!({"account": "11112222333x"}), "invalid_request"),
+    ];
+    for (case, patch, expected) in cases {
+        let mut event = base.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            event[k] = v.clone();
+        }
+        let (response, audit, world) = invoke(&event.to_string()).await;
+        assert_eq!(response["error"]["code"], expected, "{case}");
+        assert_eq!(audit.len(), 1, "{case}");
+        assert!(world.sfn_stops.lock().unwrap().is_empty(), "{case}");
+    }
+}
