@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use tokio::time::Instant;
 
-use super::{Regional, log_mapped, paced, throttled, timestamp, unmodelled};
+use super::{Regional, collect_listed, log_mapped, paced, throttled, timestamp, unmodelled};
 use crate::domain::arn::{TargetArn, TargetKind};
 use crate::domain::outcome::{ExecutionState, StopError, StopText};
 use crate::pacing::{Api, Pacer};
@@ -122,16 +122,9 @@ impl DurableAdapter {
                 operation.send().await.map_err(|e| list_error(function, e))
             })
             .await?;
-            for execution in page.durable_executions() {
-                // The server filters by status, but a stale page must not make us stop a finished execution:
-                // every listed execution still goes through describe-first.
-                match TargetArn::parse(execution.durable_execution_arn()) {
-                    Ok(arn) => executions.push(arn),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "ListDurableExecutionsByFunction returned an ARN the gateway does not accept")
-                    }
-                }
-            }
+            // Every listed execution still goes through describe-first, so a stale page cannot stop a finished one.
+            let arns = page.durable_executions().iter().map(|e| e.durable_execution_arn());
+            collect_listed(Api::ListDurableExecutionsByFunction, arns, &mut executions);
             marker = page.next_marker().map(str::to_owned);
             if marker.is_none() {
                 return Ok(executions);

@@ -205,6 +205,21 @@ fn wait_for(retry_after: Option<Duration>, attempt: u32) -> Duration {
     retry_after.unwrap_or(Duration::from_millis(100 << attempt)).min(MAX_THROTTLE_WAIT)
 }
 
+/// Adds the executions a list call returned, as target ARNs. An ARN the gateway refuses is one it would never
+/// stop, so it is logged rather than dropped silently.
+pub(crate) fn collect_listed<'a>(
+    api: Api,
+    arns: impl Iterator<Item = &'a str>,
+    into: &mut Vec<crate::domain::arn::TargetArn>,
+) {
+    for arn in arns {
+        match crate::domain::arn::TargetArn::parse(arn) {
+            Ok(target) => into.push(target),
+            Err(err) => tracing::warn!(api = api.name(), error = %err, "a listed execution ARN is not accepted"),
+        }
+    }
+}
+
 /// Logs an upstream error that is turned into an outcome without a source (not found, invalid), so the detail
 /// is not lost.
 pub(crate) fn log_mapped(service: &'static str, outcome: &StopError, err: &(dyn Error + 'static)) {

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use tokio::time::Instant;
 
-use super::{Regional, log_mapped, paced, throttled, timestamp, unmodelled};
+use super::{Regional, collect_listed, log_mapped, paced, throttled, timestamp, unmodelled};
 use crate::domain::arn::TargetArn;
 use crate::domain::outcome::{ExecutionState, StopError, StopText};
 use crate::pacing::{Api, Pacer};
@@ -85,15 +85,7 @@ impl SfnAdapter {
                 operation.send().await.map_err(|e| list_error(machine, e))
             })
             .await?;
-            for item in page.executions() {
-                match TargetArn::parse(item.execution_arn()) {
-                    Ok(arn) => executions.push(arn),
-                    // An ARN we cannot parse is one we would never stop; say so rather than drop it silently.
-                    Err(err) => {
-                        tracing::warn!(error = %err, "ListExecutions returned an execution ARN the gateway does not accept")
-                    }
-                }
-            }
+            collect_listed(Api::ListExecutions, page.executions().iter().map(|e| e.execution_arn()), &mut executions);
             token = page.next_token().map(str::to_owned);
             if token.is_none() {
                 return Ok(executions);
