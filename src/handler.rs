@@ -149,7 +149,7 @@ pub async fn handle<S: AuditSink>(app: &App<S>, event: LambdaEvent<Box<RawValue>
     match &result {
         Ok(outcome) if source.retries_on_failure() && outcome.http_status() != 200 => Err(RetryableFailure {
             code: outcome.code(),
-            message: "the deadline came before every execution was handled; a retry continues".to_owned(),
+            message: "executions are left (deadline reached or transient failures); a retry continues".to_owned(),
             audit_id,
         }),
         Ok(outcome) => {
