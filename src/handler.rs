@@ -223,7 +223,7 @@ fn success_body(outcome: &Outcome, facts: &Facts, audit_id: &str, dry_run: bool,
 }
 
 fn failure_body(err: &StopError, audit_id: &str, decision: Option<&Decision>) -> Value {
-    let mut error = json!({"code": err.code(), "message": err.to_string()});
+    let mut error = json!({"code": err.code(), "message": err.to_string(), "retryable": err.is_retryable()});
     if let StopError::BlastRadiusExceeded { count, limit } = err {
         error["count"] = json!(count);
         error["limit"] = json!(limit);

@@ -5,7 +5,7 @@ use serde_json::value::RawValue;
 use stop_gateway::aws::audit_bus::{AuditBus, AuditPublisher};
 use stop_gateway::aws::durable::DurableAdapter;
 use stop_gateway::aws::sfn::SfnAdapter;
-use stop_gateway::aws::{Regional, load_sdk_config};
+use stop_gateway::aws::{Clients, Regional, load_sdk_config, single_attempt};
 use stop_gateway::config::Config;
 use stop_gateway::handler::{App, handle};
 use stop_gateway::service::Gateway;
@@ -19,13 +19,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
     let sfn_conf = aws_sdk_sfn::config::Builder::from(&sdk);
     let sfn = Regional::new(&config.region, move |region: &str| {
-        aws_sdk_sfn::Client::from_conf(sfn_conf.clone().region(aws_config::Region::new(region.to_owned())).build())
+        let conf = sfn_conf.clone().region(aws_config::Region::new(region.to_owned()));
+        Clients {
+            read: aws_sdk_sfn::Client::from_conf(conf.clone().build()),
+            stop: aws_sdk_sfn::Client::from_conf(conf.retry_config(single_attempt()).build()),
+        }
     });
     let lambda_conf = aws_sdk_lambda::config::Builder::from(&sdk);
     let lambda = Regional::new(&config.region, move |region: &str| {
-        aws_sdk_lambda::Client::from_conf(
-            lambda_conf.clone().region(aws_config::Region::new(region.to_owned())).build(),
-        )
+        let conf = lambda_conf.clone().region(aws_config::Region::new(region.to_owned()));
+        Clients {
+            read: aws_sdk_lambda::Client::from_conf(conf.clone().build()),
+            stop: aws_sdk_lambda::Client::from_conf(conf.retry_config(single_attempt()).build()),
+        }
     });
     let bus = config
         .audit_bus

@@ -20,6 +20,9 @@ use crate::domain::policy::{Decision, Policy, Subject};
 use crate::domain::request::StopRequest;
 use crate::domain::text::ErrorCode;
 
+/// Stop calls per execution: each after a describe that found it still running.
+const STOP_ATTEMPTS: u32 = 3;
+
 /// The result of running one request through policy and the stop flow.
 #[derive(Debug)]
 pub struct Handled {
@@ -221,26 +224,43 @@ impl Gateway {
         if dry_run {
             return Ok(Outcome::DryRun { previous_status: before.status });
         }
-        let reported = match target.kind() {
-            TargetKind::SfnExecution { .. } => self.sfn.stop(target, text, deadline).await?,
-            _ => self.durable.stop(target, text, deadline).await?,
+        let mut attempt = 1;
+        let reported = loop {
+            let sent = match target.kind() {
+                TargetKind::SfnExecution { .. } => self.sfn.stop(target, text, deadline).await,
+                _ => self.durable.stop(target, text, deadline).await,
+            };
+            match sent {
+                Ok(reported) => break reported,
+                // The stop's answer was lost (timeout, reset, 5xx): it may have happened. Stop calls make one
+                // attempt each, so the only way to another stop is through a fresh describe: never twice.
+                Err(err @ StopError::Upstream { retryable: true, .. }) => {
+                    let now = self.describe(target, deadline).await?;
+                    if !now.stoppable {
+                        return Ok(finished_after_stop(before.status, now));
+                    }
+                    if attempt == STOP_ATTEMPTS {
+                        return Err(err);
+                    }
+                    tracing::info!(target = %target, attempt, error = %err, "stop failed; still running, trying again");
+                    attempt += 1;
+                }
+                Err(err) => return Err(err),
+            }
         };
         if let Some(stopped_at) = reported {
             return Ok(Outcome::Stopped { previous_status: before.status, stopped_at });
         }
         // The service accepted the call but its reply proves nothing; ask again.
         let after = self.describe(target, deadline).await?;
-        match (after.stoppable, after.ended_at) {
-            (false, Some(stopped_at)) if is_stopped_status(&after.status) => {
-                Ok(Outcome::Stopped { previous_status: before.status, stopped_at })
-            }
-            (false, _) => Ok(Outcome::AlreadyFinished { status: after.status }),
-            (true, _) => Err(StopError::Upstream {
+        if after.stoppable {
+            return Err(StopError::Upstream {
                 service: service_name(target),
                 retryable: true,
                 source: format!("stop accepted but the execution is still {}", after.status).into(),
-            }),
+            });
         }
+        Ok(finished_after_stop(before.status, after))
     }
 
     async fn describe(&self, target: &TargetArn, deadline: Instant) -> Result<ExecutionState, StopError> {
@@ -248,6 +268,15 @@ impl Gateway {
             TargetKind::SfnExecution { .. } => self.sfn.describe(target, deadline).await,
             _ => self.durable.describe(target, deadline).await,
         }
+    }
+}
+
+/// What a describe after a stop attempt shows: stopped (by this request, or by someone at the same moment; the
+/// execution was running when this request looked), or finished some other way.
+fn finished_after_stop(previous_status: String, after: ExecutionState) -> Outcome {
+    match after.ended_at {
+        Some(stopped_at) if is_stopped_status(&after.status) => Outcome::Stopped { previous_status, stopped_at },
+        _ => Outcome::AlreadyFinished { status: after.status },
     }
 }
 

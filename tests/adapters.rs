@@ -17,9 +17,9 @@ use aws_smithy_mocks::mock;
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::DateTime;
 use aws_smithy_types::body::SdkBody;
-use stop_gateway::aws::Regional;
 use stop_gateway::aws::durable::DurableAdapter;
 use stop_gateway::aws::sfn::SfnAdapter;
+use stop_gateway::aws::{Clients, Regional};
 use stop_gateway::domain::arn::TargetArn;
 use stop_gateway::domain::outcome::{StopError, StopText};
 use stop_gateway::domain::text::{ErrorCode, Overflow, Reason};
@@ -33,11 +33,17 @@ const DURABLE: &str = "arn:aws:lambda:us-east-1:111122223333:function:checkout:$
 type Case<E> = (fn() -> E, (&'static str, bool));
 
 fn sfn_adapter(client: aws_sdk_sfn::Client) -> SfnAdapter {
-    SfnAdapter::new(Regional::new("us-east-1", move |_: &str| client.clone()), Arc::new(Pacer::default()))
+    SfnAdapter::new(
+        Regional::new("us-east-1", move |_: &str| Clients::same(client.clone())),
+        Arc::new(Pacer::default()),
+    )
 }
 
 fn durable_adapter(client: aws_sdk_lambda::Client) -> DurableAdapter {
-    DurableAdapter::new(Regional::new("us-east-1", move |_: &str| client.clone()), Arc::new(Pacer::default()))
+    DurableAdapter::new(
+        Regional::new("us-east-1", move |_: &str| Clients::same(client.clone())),
+        Arc::new(Pacer::default()),
+    )
 }
 
 /// A deadline far enough away not to matter.

@@ -10,7 +10,9 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use support::e2e::{AuditBus, FaultProxy, GatewayProcess, Standins, body, outcome, policy_for, sample};
+use support::e2e::{
+    AuditBus, Fault, FaultProxy, FaultRule, GatewayProcess, Standins, body, outcome, policy_for, sample,
+};
 
 static STANDINS: OnceLock<Standins> = OnceLock::new();
 
@@ -217,7 +219,10 @@ fn one_alarm_stops_a_fleet_through_injected_throttling_each_execution_once() {
     assert_eq!(s.durable_count("orders-fleet", "RUNNING"), 20);
     // Every other StopExecution is answered 429 + Retry-After before it reaches the stand-in.
     let sfn_endpoint = s.env().into_iter().find(|(k, _)| k == "AWS_ENDPOINT_URL_SFN").unwrap().1;
-    let fault = FaultProxy::start(&sfn_endpoint, "AWSStepFunctions.StopExecution", 2, "0.05");
+    let fault = FaultProxy::start(
+        &sfn_endpoint,
+        &[FaultRule::every(2, "AWSStepFunctions.StopExecution", Fault::throttle("0.05"))],
+    );
     let endpoint = fault.endpoint();
     let (gw, bus) = gateway(&[("AWS_ENDPOINT_URL_SFN", &endpoint)]);
 
@@ -230,7 +235,7 @@ fn one_alarm_stops_a_fleet_through_injected_throttling_each_execution_once() {
     let b = body(&answer);
     assert_eq!(b["outcome"], "stopped", "{}", b["counts"]);
     assert_eq!(b["counts"]["stopped"], 220);
-    assert!(fault.throttled() >= 100, "throttling was injected ({} throttled)", fault.throttled());
+    assert!(fault.faulted() >= 100, "throttling was injected ({} throttled)", fault.faulted());
 
     // The truth, from the stand-ins: all stopped, none twice.
     assert_eq!(s.sfn_count("orders-fleet", ExecutionStatus::Aborted), 200);

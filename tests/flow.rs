@@ -17,9 +17,9 @@ use aws_smithy_types::DateTime;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use serde_json::value::RawValue;
-use stop_gateway::aws::Regional;
 use stop_gateway::aws::durable::DurableAdapter;
 use stop_gateway::aws::sfn::SfnAdapter;
+use stop_gateway::aws::{Clients, Regional};
 use stop_gateway::domain::audit::{AuditEvent, RecordingSink};
 use stop_gateway::handler::{App, handle};
 use stop_gateway::service::Gateway;
@@ -142,13 +142,13 @@ async fn targets_in_another_region_get_their_own_cached_client() {
     let built = regions.clone();
     let sfn = Regional::new("us-east-1", move |region: &str| {
         built.lock().unwrap().push(region.to_owned());
-        client.clone()
+        Clients::same(client.clone())
     });
     let pacer = std::sync::Arc::new(stop_gateway::pacing::Pacer::default());
     let gateway = Gateway::new(
         example_policy(),
         SfnAdapter::new(sfn, pacer.clone()),
-        DurableAdapter::new(Regional::new("us-east-1", |_: &str| lambda_client(&[])), pacer),
+        DurableAdapter::new(Regional::new("us-east-1", |_: &str| Clients::same(lambda_client(&[]))), pacer),
         stop_gateway::service::BulkSettings::default(),
     );
     let app = App { gateway, sink: RecordingSink::default() };

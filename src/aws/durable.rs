@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use tokio::time::Instant;
 
-use super::{Regional, collect_listed, log_mapped, paced, throttled, timestamp, unmodelled};
+use super::{Clients, Regional, collect_listed, log_mapped, paced, throttled, timestamp, unmodelled};
 use crate::domain::arn::{TargetArn, TargetKind};
 use crate::domain::outcome::{ExecutionState, StopError, StopText};
 use crate::pacing::{Api, Pacer};
@@ -29,7 +29,7 @@ const STOPPABLE: &[&str] = &["RUNNING", "PAUSING", "PAUSED"];
 
 /// Durable execution adapter; holds one client per region and the shared pacer.
 pub struct DurableAdapter {
-    clients: Regional<Client>,
+    clients: Regional<Clients<Client>>,
     pacer: Arc<Pacer>,
 }
 
@@ -46,13 +46,13 @@ struct ErrorData<'a> {
 
 impl DurableAdapter {
     /// Wraps the regional clients.
-    pub fn new(clients: Regional<Client>, pacer: Arc<Pacer>) -> Self {
+    pub fn new(clients: Regional<Clients<Client>>, pacer: Arc<Pacer>) -> Self {
         DurableAdapter { clients, pacer }
     }
 
     /// Reads the execution's status.
     pub async fn describe(&self, target: &TargetArn, deadline: Instant) -> Result<ExecutionState, StopError> {
-        let (region, client) = (target.region().as_str(), self.clients.client(target.region().as_str()));
+        let (region, client) = (target.region().as_str(), self.clients.client(target.region().as_str()).read);
         let out = paced(&self.pacer, region, Api::GetDurableExecution, deadline, || async {
             let operation = client.get_durable_execution().durable_execution_arn(target.to_string());
             operation.send().await.map_err(|e| get_error(target, e))
@@ -87,7 +87,7 @@ impl DurableAdapter {
             // Serialising a struct of strings cannot fail; an empty string would only lose the pointers.
             .error_data(serde_json::to_string(&data).unwrap_or_default())
             .build();
-        let (region, client) = (target.region().as_str(), self.clients.client(target.region().as_str()));
+        let (region, client) = (target.region().as_str(), self.clients.client(target.region().as_str()).stop);
         let out = paced(&self.pacer, region, Api::StopDurableExecution, deadline, || async {
             let operation =
                 client.stop_durable_execution().durable_execution_arn(target.to_string()).error(error.clone());
@@ -104,7 +104,7 @@ impl DurableAdapter {
         let TargetKind::Function { name, qualifier } = function.kind() else {
             return Err(StopError::InvalidRequest("only a function ARN lists durable executions".into()));
         };
-        let (region, client) = (function.region().as_str(), self.clients.client(function.region().as_str()));
+        let (region, client) = (function.region().as_str(), self.clients.client(function.region().as_str()).read);
         // The unqualified ARN works across accounts, where a bare name would not.
         let unqualified =
             format!("arn:{}:lambda:{region}:{}:function:{name}", function.partition(), function.account());

@@ -25,9 +25,15 @@ use chrono::{DateTime, Utc};
 use crate::domain::outcome::StopError;
 use crate::pacing::{Api, Pacer};
 
-/// Per-attempt and per-operation timeouts for every SDK call (`paced` also cuts calls off at the deadline).
+/// Per-attempt and per-operation timeouts for every SDK call. They are ceilings: `paced` also cuts every call
+/// off at the invocation's deadline, so the time an operation really gets is derived from the time left.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
+/// SDK attempts per operation (standard retry mode) for reads; stops make one (see [`Clients`]).
+const MAX_ATTEMPTS: u32 = 3;
+/// Backoff between SDK attempts: a kill-switch should not sit out the SDK's default one-second base.
+const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// Kept back from the deadline for answering and auditing.
 const ANSWER_RESERVE: Duration = Duration::from_millis(750);
 
@@ -39,7 +45,12 @@ pub async fn load_sdk_config(trusted_roots: Option<&[u8]>) -> SdkConfig {
         // Stalled-stream protection watches body throughput with timers on every request; the bodies here are
         // a few hundred bytes and the operation timeouts below already bound every call.
         .stalled_stream_protection(aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled())
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(MAX_ATTEMPTS)
+                .with_initial_backoff(INITIAL_BACKOFF)
+                .with_max_backoff(MAX_BACKOFF),
+        )
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))
@@ -72,6 +83,29 @@ pub fn https_client(trusted_roots: Option<&[u8]>) -> aws_smithy_runtime_api::cli
             aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
         }
     }
+}
+
+/// A service's clients for one region. `read` retries transient failures itself (describe and list are
+/// idempotent); `stop` makes exactly one attempt, because a stop whose answer was lost may still have happened:
+/// the service describes the execution again before it ever sends another stop.
+#[derive(Clone, Debug)]
+pub struct Clients<C> {
+    /// For describe and list calls: the shared retry configuration.
+    pub read: C,
+    /// For stop calls: retries disabled.
+    pub stop: C,
+}
+
+impl<C: Clone> Clients<C> {
+    /// The same client for both (tests whose mocked clients never retry).
+    pub fn same(client: C) -> Self {
+        Clients { read: client.clone(), stop: client }
+    }
+}
+
+/// The SDK configuration for stop calls: the shared one with a single attempt.
+pub fn single_attempt() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(1)
 }
 
 /// One client per region: the function's own region built eagerly, others on first use and then cached.
@@ -149,6 +183,16 @@ where
 
 /// How often a throttled call is tried again after the SDK's own retries gave up.
 const THROTTLE_RETRIES: u32 = 4;
+
+/// How often `paced` tries a throttled call again: stop calls make a single SDK attempt, so they get as many
+/// tries in all as a read does with the SDK's retries (a throttled request was not processed; trying it again
+/// is safe).
+fn throttle_retries(api: Api) -> u32 {
+    match api {
+        Api::StopExecution | Api::StopDurableExecution => (THROTTLE_RETRIES + 1) * MAX_ATTEMPTS - 1,
+        _ => THROTTLE_RETRIES,
+    }
+}
 /// Longest wait between those tries, whatever `Retry-After` says.
 const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(5);
 
@@ -181,7 +225,7 @@ where
         };
         match result {
             Err(StopError::Throttled { retry_after, .. })
-                if attempt < THROTTLE_RETRIES
+                if attempt < throttle_retries(api)
                     && tokio::time::Instant::now() + wait_for(retry_after, attempt) + ANSWER_RESERVE < deadline =>
             {
                 let wait = wait_for(retry_after, attempt);

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use tokio::time::Instant;
 
-use super::{Regional, collect_listed, log_mapped, paced, throttled, timestamp, unmodelled};
+use super::{Clients, Regional, collect_listed, log_mapped, paced, throttled, timestamp, unmodelled};
 use crate::domain::arn::TargetArn;
 use crate::domain::outcome::{ExecutionState, StopError, StopText};
 use crate::pacing::{Api, Pacer};
@@ -23,19 +23,19 @@ const SERVICE: &str = "Step Functions";
 
 /// Step Functions adapter; holds one client per region and the shared pacer.
 pub struct SfnAdapter {
-    clients: Regional<Client>,
+    clients: Regional<Clients<Client>>,
     pacer: Arc<Pacer>,
 }
 
 impl SfnAdapter {
     /// Wraps the regional clients.
-    pub fn new(clients: Regional<Client>, pacer: Arc<Pacer>) -> Self {
+    pub fn new(clients: Regional<Clients<Client>>, pacer: Arc<Pacer>) -> Self {
         SfnAdapter { clients, pacer }
     }
 
     /// Reads the execution's status.
     pub async fn describe(&self, target: &TargetArn, deadline: Instant) -> Result<ExecutionState, StopError> {
-        let (region, client) = (target.region().as_str(), self.clients.client(target.region().as_str()));
+        let (region, client) = (target.region().as_str(), self.clients.client(target.region().as_str()).read);
         let out = paced(&self.pacer, region, Api::DescribeExecution, deadline, || async {
             let operation = client.describe_execution().execution_arn(target.to_string());
             operation.send().await.map_err(|e| describe_error(target, e))
@@ -58,7 +58,7 @@ impl SfnAdapter {
         text: &StopText<'_>,
         deadline: Instant,
     ) -> Result<Option<DateTime<Utc>>, StopError> {
-        let (region, client) = (target.region().as_str(), self.clients.client(target.region().as_str()));
+        let (region, client) = (target.region().as_str(), self.clients.client(target.region().as_str()).stop);
         let cause = text.cause();
         let out = paced(&self.pacer, region, Api::StopExecution, deadline, || async {
             let operation =
@@ -71,7 +71,7 @@ impl SfnAdapter {
 
     /// Every RUNNING execution of a state machine (or of a version or alias), following every page.
     pub async fn list_running(&self, machine: &TargetArn, deadline: Instant) -> Result<Vec<TargetArn>, StopError> {
-        let (region, client) = (machine.region().as_str(), self.clients.client(machine.region().as_str()));
+        let (region, client) = (machine.region().as_str(), self.clients.client(machine.region().as_str()).read);
         let mut executions = Vec::new();
         let mut token: Option<String> = None;
         loop {

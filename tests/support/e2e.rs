@@ -269,6 +269,8 @@ pub struct Invocation {
 struct Pending {
     payload: String,
     reply: Sender<Invocation>,
+    /// Time the function gets (`Lambda-Runtime-Deadline-Ms`).
+    timeout: Duration,
 }
 
 /// A minimal Lambda Runtime API (`/2018-06-01/runtime/...`) that hands queued events to the function and
@@ -305,8 +307,13 @@ impl RuntimeApi {
 
     /// Queues an event without waiting; the answer arrives on the returned channel.
     pub fn send(&self, payload: &str) -> Receiver<Invocation> {
+        self.send_with_timeout(payload, Duration::from_secs(60))
+    }
+
+    /// Queues an event that the function must answer within `timeout` (its deadline).
+    pub fn send_with_timeout(&self, payload: &str, timeout: Duration) -> Receiver<Invocation> {
         let (reply, answer) = channel();
-        self.queue.send(Pending { payload: payload.to_owned(), reply }).unwrap();
+        self.queue.send(Pending { payload: payload.to_owned(), reply, timeout }).unwrap();
         answer
     }
 
@@ -388,7 +395,8 @@ fn serve(
             let Ok(pending) = events.lock().unwrap().recv() else { return };
             let id = format!("req-{}", unique());
             waiting.lock().unwrap().insert(id.clone(), pending.reply);
-            let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() + 60_000;
+            let deadline =
+                SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() + pending.timeout.as_millis();
             format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: {id}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:stop-gateway\r\nLambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000;Sampled=0\r\nContent-Length: {}\r\n\r\n{}",
                 pending.payload.len(),
@@ -413,49 +421,112 @@ fn serve(
     }
 }
 
-/// A proxy in front of a stand-in that answers some requests with throttling (429, `Retry-After`,
-/// `ThrottlingException`) instead of forwarding them, and counts what it did.
+/// What the [`FaultProxy`] does to a request a rule matches.
+#[derive(Debug, Clone, Copy)]
+pub enum Fault {
+    /// Answers with this status and AWS error type (and `Retry-After`, when given) without forwarding.
+    Answer { status: u16, error_type: &'static str, retry_after: Option<&'static str> },
+    /// Forwards, then holds the upstream's answer this long before passing it on.
+    Slow(Duration),
+    /// Reads the request and resets the connection (TCP RST) without forwarding or answering.
+    Reset,
+    /// Forwards, then resets the connection instead of answering: the call happened, the caller cannot know.
+    ResetAfterForward,
+}
+
+impl Fault {
+    /// 429 `ThrottlingException` with `Retry-After`.
+    pub fn throttle(retry_after: &'static str) -> Fault {
+        Fault::Answer { status: 429, error_type: "ThrottlingException", retry_after: Some(retry_after) }
+    }
+
+    /// A 5xx answer.
+    pub fn server_error(status: u16) -> Fault {
+        Fault::Answer { status, error_type: "ServiceUnavailable", retry_after: None }
+    }
+}
+
+/// Which requests a fault applies to: those whose `X-Amz-Target` equals `target` or whose path ends with it;
+/// of those, every `every`-th (the 1st, (every+1)th, ...), at most `times` of them.
+#[derive(Debug, Clone, Copy)]
+pub struct FaultRule {
+    /// `X-Amz-Target` value or path suffix.
+    pub target: &'static str,
+    /// What to do.
+    pub fault: Fault,
+    /// Apply to every `every`-th matching request.
+    pub every: usize,
+    /// Apply at most this many times.
+    pub times: usize,
+}
+
+impl FaultRule {
+    /// Every matching request.
+    pub fn always(target: &'static str, fault: Fault) -> FaultRule {
+        FaultRule { target, fault, every: 1, times: usize::MAX }
+    }
+
+    /// The first `times` matching requests.
+    pub fn first(times: usize, target: &'static str, fault: Fault) -> FaultRule {
+        FaultRule { target, fault, every: 1, times }
+    }
+
+    /// Every `every`-th matching request.
+    pub fn every(every: usize, target: &'static str, fault: Fault) -> FaultRule {
+        FaultRule { target, fault, every, times: usize::MAX }
+    }
+}
+
+#[derive(Default)]
+struct FaultState {
+    rules: Vec<(FaultRule, usize, usize)>, // rule, matching requests seen, faults applied
+    faulted: usize,
+    forwarded: usize,
+}
+
+impl FaultState {
+    fn fault_for(&mut self, request: &Request) -> Option<Fault> {
+        let target = request.header("x-amz-target");
+        let path = request.path().split('?').next().unwrap_or_default().to_owned();
+        for (rule, seen, applied) in &mut self.rules {
+            if target == Some(rule.target) || path.ends_with(rule.target) {
+                let hit = *seen % rule.every == 0 && *applied < rule.times;
+                *seen += 1;
+                if hit {
+                    *applied += 1;
+                    self.faulted += 1;
+                    return Some(rule.fault);
+                }
+            }
+        }
+        self.forwarded += 1;
+        None
+    }
+}
+
+/// A proxy in front of a stand-in that injects faults into the requests its rules match (throttling, server
+/// errors, slow answers, connection resets) and forwards everything else; it counts what it did.
 pub struct FaultProxy {
     port: u16,
-    throttled: Arc<std::sync::atomic::AtomicUsize>,
-    forwarded: Arc<std::sync::atomic::AtomicUsize>,
+    state: Arc<Mutex<FaultState>>,
 }
 
 impl FaultProxy {
-    /// Throttles every `every`-th request (1st, (every+1)th, ...) whose `X-Amz-Target` is `target`; forwards
-    /// everything else to `upstream` (`http://127.0.0.1:PORT`).
-    pub fn start(upstream: &str, target: &'static str, every: usize, retry_after: &'static str) -> FaultProxy {
-        use std::sync::atomic::{AtomicUsize, Ordering};
+    /// Listens on a free loopback port in front of `upstream` (`http://127.0.0.1:PORT`).
+    pub fn start(upstream: &str, rules: &[FaultRule]) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let upstream = upstream.trim_start_matches("http://").to_owned();
-        let (throttled, forwarded) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let seen = Arc::new(AtomicUsize::new(0));
-        let (t, f) = (throttled.clone(), forwarded.clone());
+        let state = Arc::new(Mutex::new(FaultState::default()));
+        state.lock().unwrap().rules = rules.iter().map(|r| (*r, 0, 0)).collect();
+        let shared = state.clone();
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (upstream, t, f, seen) = (upstream.clone(), t.clone(), f.clone(), seen.clone());
-                thread::spawn(move || {
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    let mut writer = stream;
-                    while let Some(request) = read_request(&mut reader) {
-                        let matching = request.header("x-amz-target") == Some(target);
-                        let response = if matching && seen.fetch_add(1, Ordering::SeqCst) % every == 0 {
-                            t.fetch_add(1, Ordering::SeqCst);
-                            let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
-                            format!("HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-ErrorType: ThrottlingException\r\nRetry-After: {retry_after}\r\nContent-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
-                        } else {
-                            f.fetch_add(1, Ordering::SeqCst);
-                            forward(&upstream, &request)
-                        };
-                        if writer.write_all(&response).is_err() {
-                            return;
-                        }
-                    }
-                });
+                let (upstream, state) = (upstream.clone(), shared.clone());
+                thread::spawn(move || proxy_connection(stream, &upstream, &state));
             }
         });
-        FaultProxy { port, throttled, forwarded }
+        FaultProxy { port, state }
     }
 
     /// The proxy's endpoint URL.
@@ -463,14 +534,55 @@ impl FaultProxy {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Requests answered with throttling.
-    pub fn throttled(&self) -> usize {
-        self.throttled.load(std::sync::atomic::Ordering::SeqCst)
+    /// Replaces the rules (an empty list heals the path).
+    pub fn set_rules(&self, rules: &[FaultRule]) {
+        self.state.lock().unwrap().rules = rules.iter().map(|r| (*r, 0, 0)).collect();
     }
 
-    /// Requests passed through.
+    /// Requests that got a fault.
+    pub fn faulted(&self) -> usize {
+        self.state.lock().unwrap().faulted
+    }
+
+    /// Requests passed through untouched.
     pub fn forwarded(&self) -> usize {
-        self.forwarded.load(std::sync::atomic::Ordering::SeqCst)
+        self.state.lock().unwrap().forwarded
+    }
+}
+
+fn proxy_connection(stream: TcpStream, upstream: &str, state: &Mutex<FaultState>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    while let Some(request) = read_request(&mut reader) {
+        let fault = state.lock().unwrap().fault_for(&request);
+        let response = match fault {
+            None => forward(upstream, &request),
+            Some(Fault::Answer { status, error_type, retry_after }) => {
+                let body = format!(r#"{{"__type":"{error_type}","message":"injected by the fault proxy"}}"#);
+                let retry_after = retry_after.map(|r| format!("Retry-After: {r}\r\n")).unwrap_or_default();
+                format!(
+                    "HTTP/1.1 {status} Injected\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-ErrorType: {error_type}\r\n{retry_after}Content-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .into_bytes()
+            }
+            Some(Fault::Slow(hold)) => {
+                let response = forward(upstream, &request);
+                thread::sleep(hold);
+                response
+            }
+            Some(fault @ (Fault::Reset | Fault::ResetAfterForward)) => {
+                if matches!(fault, Fault::ResetAfterForward) {
+                    forward(upstream, &request);
+                }
+                // Linger 0: closing sends RST rather than FIN, as a dropped connection does.
+                let _ = socket2::SockRef::from(&writer).set_linger(Some(Duration::ZERO));
+                return;
+            }
+        };
+        if writer.write_all(&response).is_err() {
+            return;
+        }
     }
 }
 
@@ -556,6 +668,19 @@ impl GatewayProcess {
     /// Invokes the gateway with one payload.
     pub fn invoke(&self, payload: &str) -> Invocation {
         self.runtime.invoke(payload)
+    }
+
+    /// Invokes the gateway with one payload and a function timeout of `timeout`.
+    pub fn invoke_within(&self, payload: &str, timeout: Duration) -> Invocation {
+        self.runtime
+            .send_with_timeout(payload, timeout)
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("the gateway did not answer an invocation within {WAIT:?}"))
+    }
+
+    /// The runtime the gateway polls, to queue many events at once.
+    pub fn runtime(&self) -> &RuntimeApi {
+        &self.runtime
     }
 
     /// The audit log lines (`"target":"audit"`) written so far, waiting briefly for stragglers.

@@ -13,9 +13,9 @@ use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sfn::operation::stop_execution::{StopExecutionInput, StopExecutionOutput};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::DateTime;
-use stop_gateway::aws::Regional;
 use stop_gateway::aws::durable::DurableAdapter;
 use stop_gateway::aws::sfn::SfnAdapter;
+use stop_gateway::aws::{Clients, Regional};
 use stop_gateway::domain::policy::Policy;
 use stop_gateway::pacing::Pacer;
 use stop_gateway::policy_file::{Format, parse_policy};
@@ -48,8 +48,8 @@ pub fn gateway(policy: Policy, sfn: aws_sdk_sfn::Client, lambda: aws_sdk_lambda:
     let pacer = Arc::new(Pacer::default());
     Gateway::new(
         policy,
-        SfnAdapter::new(Regional::new("us-east-1", move |_: &str| sfn.clone()), pacer.clone()),
-        DurableAdapter::new(Regional::new("us-east-1", move |_: &str| lambda.clone()), pacer),
+        SfnAdapter::new(Regional::new("us-east-1", move |_: &str| Clients::same(sfn.clone())), pacer.clone()),
+        DurableAdapter::new(Regional::new("us-east-1", move |_: &str| Clients::same(lambda.clone())), pacer),
         BulkSettings::default(),
     )
 }
