@@ -93,14 +93,26 @@ pub struct Inbound {
 
 /// The body of an HTTP stop request and the `detail` of a stop event. Unknown fields are refused, so an
 /// identity smuggled into the body (`"caller"`, `"principal"`, …) is an error rather than silently ignored.
+/// A field may be left out but not sent as `null`: `"dryRun": null` must not quietly mean a real stop.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct StopBody {
+    #[serde(default, deserialize_with = "not_null")]
     target_arn: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     reason: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     error: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     dry_run: Option<bool>,
-    confirm_count: Option<u64>,
+    /// A count of executions; more than `u32::MAX` is a malformed request, not a confirmation.
+    #[serde(default, deserialize_with = "not_null")]
+    confirm_count: Option<u32>,
+}
+
+/// A present field must hold a value of its type; only absence means "not given".
+fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// Just enough of a payload to tell the shapes apart.
@@ -359,7 +371,7 @@ fn build_request(
         dry_run: facts.dry_run,
         caller,
         source,
-        confirm_count: body.confirm_count,
+        confirm_count: body.confirm_count.map(u64::from),
     })
 }
 
@@ -369,6 +381,9 @@ pub fn respond(reply: Reply, status: u16, body: Value) -> Value {
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == 405 {
+        headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
     let rendered = match reply {
         Reply::Event => return body,
         Reply::RestApi => {

@@ -89,6 +89,24 @@ async fn identity_in_the_body_is_refused_and_never_trusted() {
 }
 
 #[tokio::test]
+async fn explicit_nulls_and_out_of_range_numbers_are_refused() {
+    // `"dryRun": null` must not quietly become a real stop; a count beyond u32 is not a confirmation.
+    for (field, value) in [
+        ("dryRun", json!(null)),
+        ("error", json!(null)),
+        ("confirmCount", json!(null)),
+        ("confirmCount", json!(-1)),
+        ("confirmCount", json!(4_294_967_296u64)),
+        ("dryRun", json!("true")),
+    ] {
+        let mut body = json!({"targetArn": SFN, "reason": "OPS-1 runaway"});
+        body[field] = value.clone();
+        assert_refused(&format!("{field}: {value}"), &http_with_body(&body.to_string()), (400, "invalid_request"))
+            .await;
+    }
+}
+
+#[tokio::test]
 async fn oversized_and_deeply_nested_bodies_are_refused() {
     let huge_reason = json!({"targetArn": SFN, "reason": format!("OPS-1 {}", "x".repeat(30_000))}).to_string();
     assert_refused("reason over the API limit", &http_with_body(&huge_reason), (400, "invalid_request")).await;

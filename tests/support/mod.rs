@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test fixtures: a panic is a clear failure
 
+pub mod api_front;
 pub mod e2e;
 
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,189 @@
+//! A stand-in for an API Gateway HTTP API in front of the real gateway binary: plain HTTP in, an HTTP API
+//! (payload 2.0) event through the Lambda Runtime API, and the function's proxy response back out as HTTP, so an
+//! HTTP client such as schemathesis can test the function as a caller would see it.
+//!
+//! It stands in for SigV4 the way API Gateway's `AWS_IAM` authorization would, with one fixed credential in
+//! place of signature checking: a request whose `Authorization` header is that credential is attributed to a
+//! fixed test principal; any other `Authorization` gets API Gateway's 403; a request without one reaches the
+//! function with no identity, so that the function's own 401 is exercised. A function error becomes API Gateway's
+//! 500, which the contract treats as a failure like any other 5xx.
+
+use std::io::{BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use super::e2e::{GatewayProcess, Request, read_request};
+
+/// The `Authorization` value the front accepts as a valid signature.
+pub const CREDENTIAL: &str = "AWS4-HMAC-SHA256 Credential=ASIACONTRACTEXAMPLE/20261121/us-east-1/execute-api/aws4_request, SignedHeaders=host, Signature=0";
+
+struct Identity {
+    principal: String,
+    org_id: String,
+}
+
+/// Lambda's limit on a synchronous invocation's payload; API Gateway answers 413 above it.
+const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
+
+/// The front; serves until the process ends.
+pub struct ApiFront {
+    port: u16,
+}
+
+impl ApiFront {
+    /// Serves on a free loopback port. `principal` is the IAM principal ARN signed requests are attributed to.
+    pub fn start(gateway: Arc<GatewayProcess>, principal: String, org_id: String) -> ApiFront {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let identity = Arc::new(Identity { principal, org_id });
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (gateway, identity) = (gateway.clone(), identity.clone());
+                thread::spawn(move || serve(stream, &gateway, &identity));
+            }
+        });
+        ApiFront { port }
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+fn serve(stream: TcpStream, gateway: &GatewayProcess, identity: &Identity) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    while let Some(request) = read_request(&mut reader) {
+        let json = || vec![("content-type".to_owned(), "application/json".to_owned())];
+        let (status, headers, body) = match request.header("authorization") {
+            Some(credential) if credential != CREDENTIAL => {
+                (403, json(), br#"{"message":"The request signature we calculated does not match"}"#.to_vec())
+            }
+            _ if request.body.len() > MAX_PAYLOAD => {
+                (413, json(), br#"{"message":"Request Entity Too Large"}"#.to_vec())
+            }
+            signed => {
+                let identity = signed.map(|_| identity);
+                let answer = gateway.invoke_within(&event(&request, identity).to_string(), Duration::from_secs(30));
+                if answer.error {
+                    eprintln!("api front: the function failed: {}", answer.body);
+                    (500, json(), br#"{"message":"Internal Server Error"}"#.to_vec())
+                } else {
+                    response(&answer.body)
+                }
+            }
+        };
+        let mut head = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status));
+        for (name, value) in &headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+        if writer.write_all(head.as_bytes()).and_then(|()| writer.write_all(&body)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The HTTP API (2.0) event API Gateway would send for `request`.
+fn event(request: &Request, identity: Option<&Identity>) -> Value {
+    let mut parts = request.line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or("GET"), parts.next().unwrap_or("/"));
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut headers = serde_json::Map::new();
+    for (name, value) in &request.headers {
+        let name = name.to_ascii_lowercase();
+        let joined = match headers.get(&name).and_then(Value::as_str) {
+            Some(previous) => format!("{previous},{value}"),
+            None => value.clone(),
+        };
+        headers.insert(name, Value::String(joined));
+    }
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let account = identity.map(|i| i.principal.split(':').nth(4).unwrap_or_default()).unwrap_or("111122223333");
+    let mut context = json!({
+        "accountId": account,
+        "apiId": "contract",
+        "domainName": "contract.execute-api.us-east-1.amazonaws.com",
+        "domainPrefix": "contract",
+        "http": {
+            "method": method,
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": "127.0.0.1",
+            "userAgent": request.header("user-agent").unwrap_or_default(),
+        },
+        "requestId": format!("contract-{}", now.as_nanos()),
+        "routeKey": "$default",
+        "stage": "$default",
+        "time": "21/Nov/2026:03:12:45 +0000",
+        "timeEpoch": now.as_millis() as u64,
+    });
+    if let Some(Identity { principal, org_id }) = identity {
+        context["authorizer"] = json!({"iam": {
+            "accessKey": "ASIACONTRACTEXAMPLE",
+            "accountId": account,
+            "callerId": "AROACONTRACTEXAMPLE:contract",
+            "cognitoIdentity": null,
+            "principalOrgId": org_id,
+            "userArn": principal,
+            "userId": "AROACONTRACTEXAMPLE:contract",
+        }});
+    }
+    let (body, encoded) = match std::str::from_utf8(&request.body) {
+        Ok(text) => (text.to_owned(), false),
+        Err(_) => {
+            use base64::Engine;
+            (base64::engine::general_purpose::STANDARD.encode(&request.body), true)
+        }
+    };
+    json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": headers,
+        "requestContext": context,
+        "body": if request.body.is_empty() { Value::Null } else { Value::String(body) },
+        "isBase64Encoded": encoded,
+    })
+}
+
+/// Status, headers and body of the function's HTTP API response.
+fn response(answer: &Value) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let status = answer["statusCode"].as_u64().and_then(|s| u16::try_from(s).ok()).unwrap_or(500);
+    let headers = answer["headers"]
+        .as_object()
+        .map(|h| h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+        .unwrap_or_default();
+    let text = answer["body"].as_str().unwrap_or_default();
+    let body = if answer["isBase64Encoded"].as_bool().unwrap_or(false) {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.decode(text).unwrap()
+    } else {
+        text.as_bytes().to_vec()
+    };
+    (status, headers, body)
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        413 => "Payload Too Large",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
