@@ -278,3 +278,62 @@ fn the_blast_radius_cap_stops_none_until_the_count_is_confirmed() {
     assert_eq!(s.sfn_count("orders-e2e-cap", ExecutionStatus::Aborted), 12);
     assert_audit_delivered(&gw, &bus, 2 + 12);
 }
+
+#[test]
+fn a_burst_of_1000_mixed_events_on_one_instance_never_errors() {
+    let s = standins();
+    let account = s.account();
+    let executions = s.sfn_start("orders-burst", 100);
+    let durable = s.durable_start("checkout", 4);
+    let (gw, bus) = gateway(&[]);
+    let mut names: Vec<String> = std::fs::read_dir(support::e2e::repo().join("events"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    // Every sample in turn (HTTP, EventBridge, alarms, bad input, denials, dry runs, bulk), the stops aimed at
+    // the burst's own executions so that many requests race for the same one.
+    let payloads: Vec<String> = (0..1000)
+        .map(|i| {
+            let name = &names[i % names.len()];
+            let target = match name.as_str() {
+                "apigw-rest-stop-sfn.json"
+                | "function-url-stop-sfn.json"
+                | "eventbridge-stop-sfn.json"
+                | "eventbridge-dry-run.json"
+                | "apigw-http-dry-run.json" => Some(executions[(i * 7) % executions.len()].as_str()),
+                "apigw-http-stop-durable.json" => Some(durable[i % durable.len()].as_str()),
+                _ => None,
+            };
+            sample(name, &account, target)
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let pending: Vec<_> = payloads.iter().map(|p| gw.runtime().send(p)).collect();
+    let answers: Vec<_> = pending
+        .into_iter()
+        .map(|answer| answer.recv_timeout(support::e2e::WAIT).expect("every event is answered"))
+        .collect();
+    let elapsed = started.elapsed();
+
+    let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
+    for (answer, payload) in answers.iter().zip(&payloads) {
+        assert!(!answer.error, "an invocation failed: {:?} for {payload}", answer.body);
+        if let Some(status) = answer.body["statusCode"].as_u64() {
+            assert!(status < 500, "HTTP {status}: {:?}", answer.body);
+        }
+        *outcomes.entry(outcome(answer)).or_default() += 1;
+    }
+    println!("1000 mixed events in {:.2} s: {outcomes:?}", elapsed.as_secs_f64());
+    assert!(outcomes.get("stopped").copied().unwrap_or_default() > 0, "{outcomes:?}");
+    assert!(outcomes.get("denied").copied().unwrap_or_default() > 0, "{outcomes:?}");
+
+    // One request record per event, all delivered; no execution stopped twice.
+    let lines = gw.audit_lines(1000);
+    let requests = lines.iter().filter(|l| l["audit"]["recordType"] == "request").count();
+    assert_eq!(requests, 1000, "one request record per event");
+    assert!(lines.iter().all(|l| l["busDelivery"]["status"] == "delivered"));
+    let stops = s.sfn_stops_by_execution("orders-burst");
+    assert!(!stops.is_empty() && stops.values().all(|&n| n == 1), "each execution stopped at most once: {stops:?}");
+    let _ = bus;
+}
