@@ -337,3 +337,20 @@ fn a_burst_of_1000_mixed_events_on_one_instance_never_errors() {
     assert!(!stops.is_empty() && stops.values().all(|&n| n == 1), "each execution stopped at most once: {stops:?}");
     let _ = bus;
 }
+
+#[test]
+fn payloads_the_runtime_cannot_parse_deeply_are_still_audited() {
+    let (gw, _bus) = gateway(&[]);
+    for (case, payload) in [
+        ("nested 10 000 deep", format!("{}{}", "[".repeat(10_000), "]".repeat(10_000))),
+        (
+            "nested in an object",
+            format!("{{\"detail\":{}{}}}", "{\"a\":".repeat(5_000), format!("1{}", "}".repeat(5_000))),
+        ),
+    ] {
+        let answer = gw.invoke(&payload);
+        assert!(!answer.error, "{case}: {:?}", answer.body);
+        assert_eq!(outcome(&answer), "invalid_request", "{case}");
+    }
+    assert_eq!(gw.audit_lines(2).len(), 2, "each is audited");
+}
