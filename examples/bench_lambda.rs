@@ -173,6 +173,10 @@ impl Function {
         let api = RuntimeApi::start();
         let mut command = Command::new("taskset");
         command.env_clear().args(["-c", "1"]);
+        // BENCH_WRAP runs the function under a tool, e.g. "valgrind --tool=callgrind" (profiling mode only).
+        if let Ok(wrap) = std::env::var("BENCH_WRAP") {
+            command.args(wrap.split_whitespace());
+        }
         let endpoint_url = if tls {
             format!("https://localhost:{}", endpoint.https)
         } else {
@@ -368,6 +372,30 @@ fn main() {
         e.to_string()
     };
     let deny = std::fs::read_to_string(repo().join("events/apigw-http-no-ticket.json")).unwrap();
+
+    // BENCH_PROFILE=stop|deny|floor [BENCH_PROFILE_N=5000]: only that path on one warm instance, for a profiler
+    // attached to (or wrapping, see BENCH_WRAP) the function; prints the p50 and leaves BENCHMARKS.md alone.
+    if let Ok(path) = std::env::var("BENCH_PROFILE") {
+        let n = std::env::var("BENCH_PROFILE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
+        let (lang, payload, expect) = match path.as_str() {
+            "stop" => (Lang::Rust, &stop, "stopped"),
+            "deny" => (Lang::Rust, &deny, "denied"),
+            _ => (Lang::Floor, &stop, "floor"),
+        };
+        let f = Function::spawn(lang, false, false, &endpoint, &policy);
+        f.init_ms();
+        println!("function pid {}", f.child.id());
+        let samples: Vec<f64> = (0..n).map(|_| f.invoke_ms(payload, expect)).collect();
+        println!("{path}: {n} invocations, p50 {:.3} ms", percentile(&samples, 0.5));
+        // Close the Runtime API so the function exits by itself (a wrapping profiler then writes its data).
+        let mut f = f;
+        drop(std::mem::replace(&mut f.api, RuntimeApi::start()));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while f.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(50));
+        }
+        return;
+    }
 
     // BENCH_ROUNDS shortens a run when profiling; the published figures use the default.
     let rounds = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(ROUNDS);

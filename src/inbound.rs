@@ -166,7 +166,7 @@ pub fn parse(payload: &RawValue, routing: &AlarmRouting) -> Inbound {
     match probe.request_context {
         Some(ContextProbe { http: Some(_), domain_name, .. }) if is_function_url_domain(domain_name.as_ref()) => {
             parse_shape(payload, SourceKind::FunctionUrl, Reply::FunctionUrl, "function URL request", |e, f| {
-                from_function_url(e, f).map(|r| Parsed::Stop(Box::new(r)))
+                from_function_url(e, principal_org_id(payload).as_deref(), f).map(|r| Parsed::Stop(Box::new(r)))
             })
         }
         Some(ContextProbe { http: Some(_), .. }) => {
@@ -176,11 +176,39 @@ pub fn parse(payload: &RawValue, routing: &AlarmRouting) -> Inbound {
         }
         Some(ContextProbe { http_method: Some(_), .. }) => {
             parse_shape(payload, SourceKind::RestApi, Reply::RestApi, "REST API (v1) request", |e, f| {
-                from_rest_api(e, f).map(|r| Parsed::Stop(Box::new(r)))
+                from_rest_api(e, principal_org_id(payload).as_deref(), f).map(|r| Parsed::Stop(Box::new(r)))
             })
         }
         _ => unknown(format!("unrecognised payload; {ACCEPTED_SHAPES}")),
     }
+}
+
+/// `principalOrgId` of the IAM identity, which the typed REST (`requestContext.identity`) and function URL
+/// (`requestContext.authorizer.iam`) requests do not model. Read with a second, narrow pass instead of the
+/// crate's catch-all maps, which would buffer every field of every struct on every request.
+fn principal_org_id(payload: &RawValue) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Payload {
+        #[serde(rename = "requestContext")]
+        request_context: Option<Context>,
+    }
+    #[derive(Deserialize)]
+    struct Context {
+        identity: Option<Identity>,
+        authorizer: Option<Authorizer>,
+    }
+    #[derive(Deserialize)]
+    struct Authorizer {
+        iam: Option<Identity>,
+    }
+    #[derive(Deserialize)]
+    struct Identity {
+        #[serde(rename = "principalOrgId")]
+        principal_org_id: Option<String>,
+    }
+    let context = serde_json::from_str::<Payload>(payload.get()).ok()?.request_context?;
+    let from = |i: Option<Identity>| i.and_then(|i| i.principal_org_id);
+    from(context.identity).or_else(|| from(context.authorizer.and_then(|a| a.iam)))
 }
 
 /// Function URLs are served from `<url-id>.lambda-url.<region>.on.aws`; compare whole labels, not substrings.
@@ -231,10 +259,12 @@ fn from_eventbridge(event: EventBridgeEvent<Value>, facts: &mut Facts) -> Result
     build_request(body, caller, SourceKind::EventBridge, facts)
 }
 
-fn from_rest_api(event: ApiGatewayProxyRequest, facts: &mut Facts) -> Result<StopRequest, StopError> {
+fn from_rest_api(
+    event: ApiGatewayProxyRequest,
+    org: Option<&str>,
+    facts: &mut Facts,
+) -> Result<StopRequest, StopError> {
     let identity = &event.request_context.identity;
-    // The typed struct does not model `principalOrgId`; it arrives among the other identity fields.
-    let org = identity.other.get("principalOrgId").and_then(Value::as_str);
     facts.caller = iam_caller(identity.user_arn.as_deref(), identity.account_id.as_deref(), org)?.into();
     let path = event.path.as_deref().or(event.resource.as_deref()).unwrap_or_default();
     let http = HttpParts {
@@ -265,9 +295,12 @@ fn from_http_api(event: ApiGatewayV2httpRequest, facts: &mut Facts) -> Result<St
     from_http(http, facts, SourceKind::HttpApi)
 }
 
-fn from_function_url(event: LambdaFunctionUrlRequest, facts: &mut Facts) -> Result<StopRequest, StopError> {
+fn from_function_url(
+    event: LambdaFunctionUrlRequest,
+    org: Option<&str>,
+    facts: &mut Facts,
+) -> Result<StopRequest, StopError> {
     let iam = event.request_context.authorizer.as_ref().and_then(|a| a.iam.as_ref());
-    let org = iam.and_then(|i| i.other.get("principalOrgId")).and_then(Value::as_str);
     facts.caller =
         iam_caller(iam.and_then(|i| i.user_arn.as_deref()), iam.and_then(|i| i.account_id.as_deref()), org)?.into();
     let http = HttpParts {
