@@ -36,6 +36,7 @@ fn endpoint(variable: &str) -> String {
 struct Rig {
     gateway: GatewayProcess,
     sfn: FaultProxy,
+    lambda: FaultProxy,
     _bus: Option<FaultProxy>,
     account: String,
 }
@@ -45,20 +46,23 @@ impl Rig {
         let s = standins();
         let account = s.account();
         let sfn = FaultProxy::start(&endpoint("AWS_ENDPOINT_URL_SFN"), sfn_faults);
+        let lambda = FaultProxy::start(&endpoint("AWS_ENDPOINT_URL_LAMBDA"), &[]);
         let bus = bus_faults.map(|rules| FaultProxy::start(&endpoint("AWS_ENDPOINT_URL_EVENTBRIDGE"), rules));
         let audit_bus = s.audit_bus();
         let policy = policy_for(&account);
-        let (sfn_url, bus_url) = (sfn.endpoint(), bus.as_ref().map(FaultProxy::endpoint));
+        let (sfn_url, lambda_url, bus_url) =
+            (sfn.endpoint(), lambda.endpoint(), bus.as_ref().map(FaultProxy::endpoint));
         let mut env = vec![
             ("POLICY", policy.as_str()),
             ("AUDIT_EVENT_BUS", audit_bus.name.as_str()),
             ("AWS_ENDPOINT_URL_SFN", sfn_url.as_str()),
+            ("AWS_ENDPOINT_URL_LAMBDA", lambda_url.as_str()),
         ];
         if let Some(url) = &bus_url {
             env.push(("AWS_ENDPOINT_URL_EVENTBRIDGE", url.as_str()));
         }
         let gateway = GatewayProcess::start(Path::new(env!("CARGO_BIN_EXE_stop-gateway")), s, &env);
-        Rig { gateway, sfn, _bus: bus, account }
+        Rig { gateway, sfn, lambda, _bus: bus, account }
     }
 
     /// Two running executions of a fresh state machine: one for an HTTP request, one for an EventBridge event.
@@ -232,4 +236,29 @@ fn with_the_audit_bus_down_stops_happen_and_every_record_is_logged() {
         }
         assert_eq!(standins().sfn_stops(&a).len() + standins().sfn_stops(&b).len(), 2);
     }
+}
+
+#[test]
+fn a_durable_stop_whose_answer_is_lost_is_confirmed_and_a_failing_one_retried() {
+    let rig = Rig::new(&[], None);
+    let s = standins();
+    let arns = s.durable_start("checkout", 2);
+    let durable = |arn: &str| sample("apigw-http-stop-durable.json", &rig.account, Some(arn));
+    // The first stop reaches the server, then the connection is reset: confirmed by describing, not repeated.
+    rig.lambda.set_rules(&[FaultRule::first(1, "/stop", Fault::ResetAfterForward)]);
+    let answer = rig.gateway.invoke_within(&durable(&arns[0]), LONG);
+    assert_eq!(outcome(&answer), "stopped", "{:?}", answer.body);
+    assert_eq!(s.durable_status(&arns[0])["Status"], "STOPPED");
+    assert_eq!(s.durable_stops(&arns[0]).len(), 1, "never sent twice");
+    // Every stop answered 503: three tries, each after a describe, then 502; the execution still runs.
+    rig.lambda.set_rules(&[FaultRule::always("/stop", Fault::server_error(503))]);
+    let answer = rig.gateway.invoke_within(&durable(&arns[1]), LONG);
+    assert_eq!(answer.body["statusCode"], 502, "{:?}", answer.body);
+    assert_eq!(rig.lambda.faulted(), 1 + 3);
+    assert_eq!(s.durable_status(&arns[1])["Status"], "RUNNING");
+    rig.lambda.set_rules(&[]);
+    let answer = rig.gateway.invoke_within(&durable(&arns[1]), LONG);
+    assert_eq!(outcome(&answer), "stopped", "{:?}", answer.body);
+    assert_eq!(s.durable_stops(&arns[1]).len(), 1);
+    assert_eq!(rig.audited(3), ["stopped", "upstream_error", "stopped"]);
 }
