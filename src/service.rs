@@ -242,7 +242,7 @@ impl Gateway {
                     if attempt == STOP_ATTEMPTS {
                         return Err(err);
                     }
-                    tracing::info!(target = %target, attempt, error = %err, "stop failed; still running, trying again");
+                    tracing::info!(execution = %target, attempt, error = %err, "stop failed; still running, trying again");
                     attempt += 1;
                 }
                 Err(err) => return Err(err),
