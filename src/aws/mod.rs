@@ -5,6 +5,7 @@
 //! then kept for the life of the process.
 
 pub mod audit_bus;
+pub mod direct;
 pub mod durable;
 pub mod sfn;
 
@@ -28,12 +29,14 @@ use crate::pacing::{Api, Pacer};
 /// Per-attempt and per-operation timeouts for every SDK call. They are ceilings: `paced` also cuts every call
 /// off at the invocation's deadline, so the time an operation really gets is derived from the time left.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time to open a connection (TCP and TLS), for the SDK's clients and the direct calls alike.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
 /// SDK attempts per operation (standard retry mode) for reads; stops make one (see [`Clients`]).
 const MAX_ATTEMPTS: u32 = 3;
 /// Backoff between SDK attempts: a kill-switch should not sit out the SDK's default one-second base.
-const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
+pub(crate) const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// Kept back from the deadline for answering and auditing.
 const ANSWER_RESERVE: Duration = Duration::from_millis(750);
 
@@ -53,7 +56,7 @@ pub async fn load_sdk_config(trusted_roots: Option<&[u8]>) -> SdkConfig {
         )
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
+                .connect_timeout(CONNECT_TIMEOUT)
                 .operation_attempt_timeout(ATTEMPT_TIMEOUT)
                 .operation_timeout(OPERATION_TIMEOUT)
                 .build(),
@@ -71,35 +74,46 @@ pub const AMAZON_ROOTS: &[u8] = include_bytes!("amazon-roots.pem");
 /// scanning it costs most of a cold start, and the gateway talks to AWS endpoints only. `SSL_CERT_FILE`
 /// (validated in `Config`) supplies other roots: local stand-ins, private CAs, or the system bundle.
 pub fn https_client(trusted_roots: Option<&[u8]>) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    let builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
+    match tls_context(trusted_roots) {
+        Some(context) => builder.tls_context(context).build_https(),
+        None => builder.build_https(),
+    }
+}
+
+/// The TLS context of every connection: `trusted_roots` (PEM) or [`AMAZON_ROOTS`]. `None` only for a store
+/// the builder rejects (logged); the client's defaults then still verify certificates.
+pub(crate) fn tls_context(trusted_roots: Option<&[u8]>) -> Option<aws_smithy_http_client::tls::TlsContext> {
+    use aws_smithy_http_client::tls::{TlsContext, TrustStore};
     let store =
         TrustStore::empty().with_native_roots(false).with_pem_certificate(trusted_roots.unwrap_or(AMAZON_ROOTS));
-    let builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
-    match TlsContext::builder().with_trust_store(store).build() {
-        Ok(context) => builder.tls_context(context).build_https(),
-        // Only reachable with a store the builder rejects; the default client still verifies certificates.
-        Err(err) => {
-            tracing::error!(error = %err, "could not build the TLS trust store; using the client's defaults");
-            aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
-        }
-    }
+    TlsContext::builder()
+        .with_trust_store(store)
+        .build()
+        .inspect_err(|err| tracing::error!(error = %err, "could not build the TLS trust store; using the defaults"))
+        .ok()
 }
 
 /// A service's clients for one region. `read` retries transient failures itself (describe and list are
 /// idempotent); `stop` makes exactly one attempt, because a stop whose answer was lost may still have happened:
-/// the service describes the execution again before it ever sends another stop.
+/// the service describes the execution again before it ever sends another stop. With `direct`, the describe
+/// and the stop are signed and sent without the SDK's orchestrator (see [`direct`]), and the SDK clients serve
+/// the lists.
 #[derive(Clone, Debug)]
 pub struct Clients<C> {
     /// For describe and list calls: the shared retry configuration.
     pub read: C,
     /// For stop calls: retries disabled.
     pub stop: C,
+    /// Where this region's describe and stop calls go when they are made directly.
+    pub direct: Option<direct::Route>,
 }
 
 impl<C: Clone> Clients<C> {
-    /// The same client for both (tests whose mocked clients never retry).
+    /// The same client for both, no direct calls (tests whose mocked clients never retry).
     pub fn same(client: C) -> Self {
-        Clients { read: client.clone(), stop: client }
+        Clients { read: client.clone(), stop: client, direct: None }
     }
 }
 
@@ -156,7 +170,7 @@ where
     E: ProvideErrorMetadata + Error + Send + Sync + 'static,
 {
     let status = err.raw_response().map(|r| r.status().as_u16());
-    if status == Some(429) || err.code().is_some_and(|c| THROTTLING_CODES.contains(&c)) {
+    if status == Some(429) || err.code().is_some_and(is_throttling_code) {
         return throttled(service, err);
     }
     let retryable = match &err {
@@ -165,6 +179,35 @@ where
         _ => false,
     };
     StopError::Upstream { service, retryable, source: Box::new(err) }
+}
+
+/// Whether an error code means throttling, whatever the operation's model lists.
+pub(crate) fn is_throttling_code(code: &str) -> bool {
+    THROTTLING_CODES.contains(&code)
+}
+
+/// [`unmodelled`] for a direct call: the same classification, from the same status and code.
+pub(crate) fn direct_unmodelled(service: &'static str, err: direct::DirectError) -> StopError {
+    use direct::DirectError;
+    if err.status() == Some(429) || err.code().is_some_and(is_throttling_code) {
+        return direct_throttled(service, err);
+    }
+    let retryable = match &err {
+        // As the SDK's: no answer, a lost connection or an unreadable answer may pass; a 5xx too.
+        DirectError::Timeout(_) | DirectError::Transport(_) | DirectError::Body(_) | DirectError::Malformed(_) => true,
+        DirectError::Service { status, .. } => *status >= 500,
+        DirectError::Credentials(_) | DirectError::Request(_) | DirectError::Endpoint(_) => false,
+    };
+    StopError::Upstream { service, retryable, source: Box::new(err) }
+}
+
+/// [`throttled`] for a direct call.
+pub(crate) fn direct_throttled(service: &'static str, err: direct::DirectError) -> StopError {
+    let retry_after = match &err {
+        direct::DirectError::Service { retry_after, .. } => *retry_after,
+        _ => None,
+    };
+    StopError::Throttled { service, retry_after, source: Box::new(err) }
 }
 
 /// A throttling outcome, keeping how long the service asked us to wait (`Retry-After`, in seconds).
@@ -194,7 +237,7 @@ fn throttle_retries(api: Api) -> u32 {
     }
 }
 /// Longest wait between those tries, whatever `Retry-After` says.
-const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(5);
+pub(crate) const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(5);
 
 /// Runs one API call at the pace the quota allows, abandoning it if the invocation's `deadline` (less time to
 /// answer and audit) comes first: the SDK's own timeouts are fixed, and no call may outlive the invocation.

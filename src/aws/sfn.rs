@@ -1,6 +1,8 @@
 //! AWS Step Functions: `DescribeExecution`, `StopExecution` and `ListExecutions` for standard executions.
 //!
-//! Knows the SDK and the domain; nothing about HTTP ingress or the Lambda runtime. Every call is paced.
+//! Knows the SDK and the domain; nothing about HTTP ingress or the Lambda runtime. Every call is paced. The
+//! describe and the stop go direct when the region has a [`direct::Route`] (the binary's case), through the
+//! SDK otherwise; both ways map every documented error the same way (tested).
 
 use std::sync::Arc;
 
@@ -14,12 +16,50 @@ use chrono::{DateTime, Utc};
 
 use tokio::time::Instant;
 
-use super::{Clients, Regional, collect_listed, log_mapped, paced, throttled, timestamp, unmodelled};
+use serde::{Deserialize, Serialize};
+
+use super::direct::{self, DirectError};
+use super::{
+    Clients, Regional, collect_listed, direct_throttled, direct_unmodelled, log_mapped, paced, throttled, timestamp,
+    unmodelled,
+};
 use crate::domain::arn::TargetArn;
 use crate::domain::outcome::{ExecutionState, StopError, StopText};
 use crate::pacing::{Api, Pacer};
 
 const SERVICE: &str = "Step Functions";
+/// The AWS JSON 1.0 protocol's content type, and the operations' targets.
+const JSON_1_0: Option<&str> = Some("application/x-amz-json-1.0");
+const DESCRIBE_TARGET: &str = "AWSStepFunctions.DescribeExecution";
+const STOP_TARGET: &str = "AWSStepFunctions.StopExecution";
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DescribeInput<'a> {
+    execution_arn: &'a str,
+}
+
+/// The part of `DescribeExecution`'s reply the gateway reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DescribeOutput {
+    status: String,
+    stop_date: Option<f64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StopInput<'a> {
+    execution_arn: &'a str,
+    error: &'a str,
+    cause: &'a str,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StopOutput {
+    stop_date: Option<f64>,
+}
 
 /// Step Functions adapter; holds one client per region and the shared pacer.
 pub struct SfnAdapter {
@@ -35,7 +75,27 @@ impl SfnAdapter {
 
     /// Reads the execution's status.
     pub async fn describe(&self, target: &TargetArn, deadline: Instant) -> Result<ExecutionState, StopError> {
-        let (region, client) = (target.region().as_str(), self.clients.client(target.region().as_str()).read);
+        let region = target.region().as_str();
+        let Clients { read: client, direct, .. } = self.clients.client(region);
+        if let Some(route) = direct {
+            let arn = target.to_string();
+            let request = direct::Request {
+                method: "POST",
+                path: "/",
+                target: Some(DESCRIBE_TARGET),
+                content_type: JSON_1_0,
+                body: json_body(&DescribeInput { execution_arn: &arn }),
+            };
+            let out: DescribeOutput = paced(&self.pacer, region, Api::DescribeExecution, deadline, || async {
+                route.call(&request, true).await.map_err(|e| direct_error(target, e, false))
+            })
+            .await?;
+            return Ok(ExecutionState {
+                stoppable: out.status == "RUNNING",
+                status: out.status,
+                ended_at: direct::epoch_seconds(out.stop_date),
+            });
+        }
         let out = paced(&self.pacer, region, Api::DescribeExecution, deadline, || async {
             let operation = client.describe_execution().execution_arn(target.to_string());
             operation.send().await.map_err(|e| describe_error(target, e))
@@ -58,8 +118,25 @@ impl SfnAdapter {
         text: &StopText<'_>,
         deadline: Instant,
     ) -> Result<Option<DateTime<Utc>>, StopError> {
-        let (region, client) = (target.region().as_str(), self.clients.client(target.region().as_str()).stop);
+        let region = target.region().as_str();
+        let Clients { stop: client, direct, .. } = self.clients.client(region);
         let cause = text.cause();
+        if let Some(route) = direct {
+            let arn = target.to_string();
+            let input = StopInput { execution_arn: &arn, error: text.error_code.as_str(), cause: &cause };
+            let request = direct::Request {
+                method: "POST",
+                path: "/",
+                target: Some(STOP_TARGET),
+                content_type: JSON_1_0,
+                body: json_body(&input),
+            };
+            let out: StopOutput = paced(&self.pacer, region, Api::StopExecution, deadline, || async {
+                route.call(&request, false).await.map_err(|e| direct_error(target, e, true))
+            })
+            .await?;
+            return Ok(direct::epoch_seconds(out.stop_date));
+        }
         let out = paced(&self.pacer, region, Api::StopExecution, deadline, || async {
             let operation =
                 client.stop_execution().execution_arn(target.to_string()).error(text.error_code.as_str()).cause(&cause);
@@ -129,6 +206,30 @@ fn stop_error(target: &TargetArn, err: SdkError<StopExecutionError>) -> StopErro
     };
     log_mapped(SERVICE, &mapped, &err);
     mapped
+}
+
+/// [`describe_error`] and [`stop_error`] for a direct call, by error code: the same outcomes for the same
+/// documented errors (`stop` adds `ValidationException`).
+fn direct_error(target: &TargetArn, err: DirectError, stop: bool) -> StopError {
+    let mapped = match err.code() {
+        Some("ExecutionDoesNotExist") => StopError::NotFound(target.to_string()),
+        Some("InvalidArn") => StopError::InvalidRequest("Step Functions rejected the target ARN as invalid".into()),
+        Some("ValidationException") if stop => {
+            StopError::InvalidRequest("Step Functions rejected the stop request's error or cause".into())
+        }
+        Some("KmsThrottlingException") => return direct_throttled(SERVICE, err),
+        Some("KmsAccessDeniedException" | "KmsInvalidStateException") => {
+            return StopError::Upstream { service: SERVICE, retryable: false, source: Box::new(err) };
+        }
+        _ => return direct_unmodelled(SERVICE, err),
+    };
+    log_mapped(SERVICE, &mapped, &err);
+    mapped
+}
+
+/// A request body: serialising a struct of strings cannot fail.
+fn json_body(input: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(input).unwrap_or_default()
 }
 
 /// An unknown state machine is `not_found`; an express one cannot be listed or stopped (`not_stoppable`).
