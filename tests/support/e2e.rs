@@ -341,6 +341,11 @@ pub struct Request {
 }
 
 impl Request {
+    /// The request method.
+    pub fn method(&self) -> &str {
+        self.line.split_whitespace().next().unwrap_or_default()
+    }
+
     /// The request path.
     pub fn path(&self) -> &str {
         self.line.split_whitespace().nth(1).unwrap_or_default()
