@@ -328,6 +328,11 @@ async fn requests_have_the_protocols_wire_shapes_and_replies_are_read() {
     assert_eq!(with_text(async |t| adapter.stop(&target, t, soon()).await).await.unwrap(), None);
     server.answer(Answer::ok("<html>"));
     assert_eq!(outcome(adapter.describe(&target, soon()).await), ("upstream_error", true));
+    // A reply over 1 MiB is not read to the end.
+    server.answer(Answer::ok(&format!(r#"{{"stopDate":1795230765,"pad":"{}"}}"#, "x".repeat(1 << 20))));
+    let err = with_text(async |t| adapter.stop(&target, t, soon()).await).await.unwrap_err();
+    assert_eq!((err.code(), err.is_retryable()), ("upstream_error", true));
+    assert!(stop_gateway::aws::error_chain(&err).contains("length limit"), "{}", stop_gateway::aws::error_chain(&err));
 
     let durable = direct_durable(&server.url);
     let target = TargetArn::parse(DURABLE).unwrap();

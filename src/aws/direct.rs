@@ -217,16 +217,15 @@ impl Direct {
             } else {
                 (header("x-amzn-errortype"), header("retry-after"))
             };
-            let body = response.into_body().collect().await.map_err(|e| DirectError::Body(e.to_string()))?.to_bytes();
+            // Read at most MAX_REPLY bytes: a longer body fails here instead of being buffered.
+            let body = http_body_util::Limited::new(response.into_body(), MAX_REPLY);
+            let body = body.collect().await.map_err(|e| DirectError::Body(e.to_string()))?.to_bytes();
             Ok::<_, DirectError>((status, error_headers, body))
         };
         let (status, (error_type, retry_after), body) = tokio::time::timeout(ATTEMPT_TIMEOUT, exchange)
             .await
             .map_err(|_| DirectError::Timeout(ATTEMPT_TIMEOUT))??;
         if (200..300).contains(&status) {
-            if body.len() > MAX_REPLY {
-                return Err(DirectError::Body(format!("reply of {} bytes", body.len())));
-            }
             return Ok(body);
         }
         Err(service_error(status, error_type, retry_after, &body))
