@@ -4,16 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a panic with a message is the report
 
-#[path = "../tests/support/e2e.rs"]
-mod e2e;
-
 use std::path::PathBuf;
 use std::time::Instant;
 
 use aws_sdk_sfn::types::ExecutionStatus;
-use e2e::{GatewayProcess, Standins, body, policy_for, sample};
 use futures_util::{StreamExt, stream};
 use serde_json::Value;
+use testkit::standins::{GatewayProcess, Standins, body, policy_for, sample};
 
 const EXECUTIONS: usize = 1000;
 const CONCURRENCY: usize = 16;

@@ -8,9 +8,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a panic with a message is the report
 
-#[path = "../tests/support/e2e.rs"]
-mod e2e;
-
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -19,7 +16,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use e2e::{RuntimeApi, read_request, repo};
+use testkit::standins::{RuntimeApi, read_request, repo};
 
 const ROUNDS: usize = 5;
 const WARM: usize = 300;
@@ -248,7 +245,7 @@ impl Function {
         let started = Instant::now();
         let answer = self.api.invoke(payload);
         let ms = started.elapsed().as_secs_f64() * 1e3;
-        let body = e2e::body(&answer);
+        let body = testkit::standins::body(&answer);
         let code = body["outcome"].as_str().or(body["error"]["code"].as_str()).unwrap_or("none").to_owned();
         assert_eq!(code, expect, "{:?}", answer.body);
         ms

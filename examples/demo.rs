@@ -4,14 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a demo: a panic with a message is the report
 
-#[path = "../tests/support/e2e.rs"]
-mod e2e;
-
 use std::path::PathBuf;
 use std::time::Instant;
 
-use e2e::{GatewayProcess, Standins, body, outcome, policy_for, sample};
 use serde_json::Value;
+use testkit::standins::{GatewayProcess, Standins, body, outcome, policy_for, sample};
 
 fn gateway_binary() -> PathBuf {
     // The example lives in <target>/<profile>/examples/; the gateway binary one level up.

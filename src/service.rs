@@ -14,27 +14,15 @@ use tokio::time::Instant;
 
 use crate::aws::durable::DurableAdapter;
 use crate::aws::sfn::SfnAdapter;
-use crate::domain::arn::{TargetArn, TargetKind};
-use crate::domain::outcome::{BulkReport, ExecutionResult, ExecutionState, Outcome, StopError, StopText};
+use crate::domain::outcome::{BulkReport, ExecutionResult, ExecutionState, Handled, Outcome, StopText};
 use crate::domain::policy::{Decision, Policy, Subject};
 use crate::domain::request::StopRequest;
+use crate::domain::target::{TargetArn, TargetKind};
 use crate::domain::text::ErrorCode;
+use crate::error::StopError;
 
 /// Stop calls per execution: each after a describe that found it still running.
 const STOP_ATTEMPTS: u32 = 3;
-
-/// The result of running one request through policy and the stop flow.
-#[derive(Debug)]
-pub struct Handled {
-    /// The policy decision (the first denial, or the first target's allow).
-    pub decision: Decision,
-    /// The error code that was (or would have been) sent.
-    pub error_code: Option<ErrorCode>,
-    /// Whether this ran as a dry run.
-    pub dry_run: bool,
-    /// What happened.
-    pub result: Result<Outcome, StopError>,
-}
 
 /// How bulk stops run.
 #[derive(Debug, Clone, Copy)]
@@ -73,11 +61,6 @@ impl Gateway {
         Gateway { policy, sfn, durable, bulk }
     }
 
-    /// The policy (ingress needs its alarm routing).
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
     /// Decides for every target, then makes sure they are stopped (or reports why not). `deadline` is when the
     /// invocation must have answered.
     pub async fn stop_targets(&self, request: &StopRequest, audit_id: &str, deadline: Instant) -> Handled {
@@ -96,7 +79,7 @@ impl Gateway {
                 // touch is a mistake to surface, not to half-execute.
                 Decision::Deny { rationale, .. } => {
                     let result = Err(StopError::Denied(rationale.clone()));
-                    return Handled { decision, error_code: None, dry_run: request.dry_run, result };
+                    return Handled { decision: Some(decision), dry_run: request.dry_run, result };
                 }
                 Decision::Allow { rule_id, error_code, dry_run: policy_dry_run, max_executions, .. } => {
                     dry_run |= *policy_dry_run;
@@ -112,16 +95,12 @@ impl Gateway {
         }
         let Some(decision) = first_allow else {
             let result = Err(StopError::InvalidRequest("the request names no target".into()));
-            return Handled {
-                decision: Decision::Deny { rule_id: None, rationale: "no target".into() },
-                error_code: None,
-                dry_run,
-                result,
-            };
+            let decision = Some(Decision::Deny { rule_id: None, rationale: "no target".into() });
+            return Handled { decision, dry_run, result };
         };
-        let error_code = allowed.first().map(|a| a.error_code.clone());
+        let decision = Some(decision);
         if let Some(why) = request.targets.iter().find_map(TargetArn::not_stoppable_reason) {
-            return Handled { decision, error_code, dry_run, result: Err(StopError::NotStoppable(why.to_owned())) };
+            return Handled { decision, dry_run, result: Err(StopError::NotStoppable(why.to_owned())) };
         }
         let caller = request.caller.to_string();
         let result = match allowed.as_slice() {
@@ -138,7 +117,7 @@ impl Gateway {
             }
             _ => self.bulk_stop(request, &allowed, &caller, audit_id, dry_run, deadline).await.map(Outcome::Bulk),
         };
-        Handled { decision, error_code, dry_run, result }
+        Handled { decision, dry_run, result }
     }
 
     async fn bulk_stop(
@@ -255,7 +234,7 @@ impl Gateway {
         let after = self.describe(target, deadline).await?;
         if after.stoppable {
             return Err(StopError::Upstream {
-                service: service_name(target),
+                service: target.service().display_name(),
                 retryable: true,
                 source: format!("stop accepted but the execution is still {}", after.status).into(),
             });
@@ -282,11 +261,4 @@ fn finished_after_stop(previous_status: String, after: ExecutionState) -> Outcom
 
 fn is_stopped_status(status: &str) -> bool {
     matches!(status, "ABORTED" | "STOPPED")
-}
-
-fn service_name(target: &TargetArn) -> &'static str {
-    match target.kind() {
-        TargetKind::SfnExecution { .. } => "Step Functions",
-        _ => "Lambda",
-    }
 }

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stop_gateway::domain::arn::TargetArn;
-use stop_gateway::domain::request::{AlarmArn, PrincipalArn};
+use stop_gateway::domain::caller::{AlarmArn, PrincipalArn};
+use stop_gateway::domain::target::TargetArn;
 use stop_gateway_fuzz::check_round_trip;
 
 fuzz_target!(|data: &[u8]| {

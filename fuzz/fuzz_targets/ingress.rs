@@ -8,12 +8,13 @@ use std::sync::LazyLock;
 use libfuzzer_sys::fuzz_target;
 use serde_json::json;
 use serde_json::value::RawValue;
-use stop_gateway::domain::policy::{Policy, Subject};
-use stop_gateway::inbound::{self, Parsed};
-use stop_gateway::policy_file::{Format, parse_policy};
+use stop_gateway::config::policy_doc::{Format, PolicyDocument, parse_policy};
+use stop_gateway::domain::policy::Subject;
+use stop_gateway::error::Status;
+use stop_gateway::inbound::{self, Parsed, reply};
 use stop_gateway_fuzz::{check_decision, check_round_trip};
 
-static POLICY: LazyLock<Policy> = LazyLock::new(|| {
+static POLICY: LazyLock<PolicyDocument> = LazyLock::new(|| {
     parse_policy(include_str!("../../policy.example.toml"), Format::Toml).expect("the example policy parses")
 });
 
@@ -32,9 +33,9 @@ fuzz_target!(|data: &[u8]| {
                 reason: &request.reason,
                 error_code: request.error_code.as_ref(),
             };
-            check_decision(&POLICY, subject, &POLICY.evaluate(subject));
+            check_decision(&POLICY.policy, subject, &POLICY.policy.evaluate(subject));
         }
     }
-    let status = if parsed.request.is_ok() { 200 } else { 400 };
-    let _ = inbound::respond(parsed.reply, status, json!({ "outcome": "fuzz" }));
+    let code = if parsed.request.is_ok() { 200 } else { 400 };
+    let _ = reply::render(parsed.reply, Status { code, allow: None }, json!({ "outcome": "fuzz" }));
 });

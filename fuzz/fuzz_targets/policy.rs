@@ -5,11 +5,12 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use stop_gateway::domain::arn::{AccountId, TargetArn};
+use stop_gateway::config::policy_doc::{Format, parse_policy};
+use stop_gateway::domain::aws_ids::AccountId;
+use stop_gateway::domain::caller::{AlarmArn, Caller, EventSource, OrgId, PrincipalArn};
 use stop_gateway::domain::policy::Subject;
-use stop_gateway::domain::request::{AlarmArn, Caller, EventSource, OrgId, PrincipalArn};
+use stop_gateway::domain::target::TargetArn;
 use stop_gateway::domain::text::{ErrorCode, Overflow, Reason};
-use stop_gateway::policy_file::{Format, parse_policy};
 use stop_gateway_fuzz::check_decision;
 
 struct Subjects {
@@ -63,7 +64,8 @@ static SUBJECTS: LazyLock<Subjects> = LazyLock::new(|| {
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(policy) = parse_policy(text, Format::sniff(text)) else { return };
+    let Ok(document) = parse_policy(text, Format::sniff(text)) else { return };
+    let policy = document.policy;
     let s = &*SUBJECTS;
     assert!(!s.targets.is_empty());
     for caller in &s.callers {

@@ -1,8 +1,8 @@
 //! Oracles shared by the fuzz targets: invariants that must hold for every input, checked independently of the
 //! code under test so a fuzzer finding can be a wrong answer, not only a panic.
 
-use stop_gateway::domain::arn::TargetArn;
 use stop_gateway::domain::policy::{Decision, Effect, Policy, Subject};
+use stop_gateway::domain::target::TargetArn;
 
 /// Deny wins and nothing outside an allow rule is allowed: checks `decision` against the rules themselves.
 pub fn check_decision(policy: &Policy, subject: Subject<'_>, decision: &Decision) {

@@ -12,8 +12,8 @@ use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::error_chain;
 use crate::domain::audit::{AuditEvent, AuditSink};
+use crate::error::error_chain;
 
 /// `detail-type` of audit events on the bus.
 pub const DETAIL_TYPE: &str = "Stop Gateway Decision";

@@ -1,8 +1,7 @@
 //! AWS Step Functions: `DescribeExecution`, `StopExecution` and `ListExecutions` for standard executions.
 //!
-//! Knows the SDK and the domain; nothing about HTTP ingress or the Lambda runtime. Every call is paced. The
-//! describe and the stop go direct when the region has a [`direct::Route`] (the binary's case), through the
-//! SDK otherwise; both ways map every documented error the same way (tested).
+//! Knows the SDK and the domain; nothing about HTTP ingress or the Lambda runtime. Every call is paced, and
+//! every documented error of each operation maps to one outcome (tested with aws-smithy-mocks).
 
 use std::sync::Arc;
 
@@ -13,53 +12,16 @@ use aws_sdk_sfn::operation::list_executions::ListExecutionsError;
 use aws_sdk_sfn::operation::stop_execution::StopExecutionError;
 use aws_sdk_sfn::types::ExecutionStatus;
 use chrono::{DateTime, Utc};
-
 use tokio::time::Instant;
 
-use serde::{Deserialize, Serialize};
+use super::errors::{log_mapped, throttled, timestamp, unmodelled};
+use super::pacing::{Api, Pacer, paced};
+use super::regional::{Clients, Regional};
+use crate::domain::outcome::{ExecutionState, StopText};
+use crate::domain::target::{Service, TargetArn};
+use crate::error::StopError;
 
-use super::direct::{self, DirectError};
-use super::{
-    Clients, Regional, collect_listed, direct_throttled, direct_unmodelled, log_mapped, paced, throttled, timestamp,
-    unmodelled,
-};
-use crate::domain::arn::TargetArn;
-use crate::domain::outcome::{ExecutionState, StopError, StopText};
-use crate::pacing::{Api, Pacer};
-
-const SERVICE: &str = "Step Functions";
-/// The AWS JSON 1.0 protocol's content type, and the operations' targets.
-const JSON_1_0: Option<&str> = Some("application/x-amz-json-1.0");
-const DESCRIBE_TARGET: &str = "AWSStepFunctions.DescribeExecution";
-const STOP_TARGET: &str = "AWSStepFunctions.StopExecution";
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct DescribeInput<'a> {
-    execution_arn: &'a str,
-}
-
-/// The part of `DescribeExecution`'s reply the gateway reads.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DescribeOutput {
-    status: String,
-    stop_date: Option<f64>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StopInput<'a> {
-    execution_arn: &'a str,
-    error: &'a str,
-    cause: &'a str,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StopOutput {
-    stop_date: Option<f64>,
-}
+const SERVICE: &str = Service::StepFunctions.display_name();
 
 /// Step Functions adapter; holds one client per region and the shared pacer.
 pub struct SfnAdapter {
@@ -76,26 +38,7 @@ impl SfnAdapter {
     /// Reads the execution's status.
     pub async fn describe(&self, target: &TargetArn, deadline: Instant) -> Result<ExecutionState, StopError> {
         let region = target.region().as_str();
-        let Clients { read: client, direct, .. } = self.clients.client(region);
-        if let Some(route) = direct {
-            let arn = target.to_string();
-            let request = direct::Request {
-                method: "POST",
-                path: "/",
-                target: Some(DESCRIBE_TARGET),
-                content_type: JSON_1_0,
-                body: json_body(&DescribeInput { execution_arn: &arn }),
-            };
-            let out: DescribeOutput = paced(&self.pacer, region, Api::DescribeExecution, deadline, || async {
-                route.call(&request, true).await.map_err(|e| direct_error(target, e, false))
-            })
-            .await?;
-            return Ok(ExecutionState {
-                stoppable: out.status == "RUNNING",
-                status: out.status,
-                ended_at: direct::epoch_seconds(out.stop_date),
-            });
-        }
+        let client = self.clients.client(region).read;
         let out = paced(&self.pacer, region, Api::DescribeExecution, deadline, || async {
             let operation = client.describe_execution().execution_arn(target.to_string());
             operation.send().await.map_err(|e| describe_error(target, e))
@@ -119,24 +62,8 @@ impl SfnAdapter {
         deadline: Instant,
     ) -> Result<Option<DateTime<Utc>>, StopError> {
         let region = target.region().as_str();
-        let Clients { stop: client, direct, .. } = self.clients.client(region);
+        let client = self.clients.client(region).stop;
         let cause = text.cause();
-        if let Some(route) = direct {
-            let arn = target.to_string();
-            let input = StopInput { execution_arn: &arn, error: text.error_code.as_str(), cause: &cause };
-            let request = direct::Request {
-                method: "POST",
-                path: "/",
-                target: Some(STOP_TARGET),
-                content_type: JSON_1_0,
-                body: json_body(&input),
-            };
-            let out: StopOutput = paced(&self.pacer, region, Api::StopExecution, deadline, || async {
-                route.call(&request, false).await.map_err(|e| direct_error(target, e, true))
-            })
-            .await?;
-            return Ok(direct::epoch_seconds(out.stop_date));
-        }
         let out = paced(&self.pacer, region, Api::StopExecution, deadline, || async {
             let operation =
                 client.stop_execution().execution_arn(target.to_string()).error(text.error_code.as_str()).cause(&cause);
@@ -162,7 +89,11 @@ impl SfnAdapter {
                 operation.send().await.map_err(|e| list_error(machine, e))
             })
             .await?;
-            collect_listed(Api::ListExecutions, page.executions().iter().map(|e| e.execution_arn()), &mut executions);
+            super::collect_listed(
+                Api::ListExecutions,
+                page.executions().iter().map(|e| e.execution_arn()),
+                &mut executions,
+            );
             token = page.next_token().map(str::to_owned);
             if token.is_none() {
                 return Ok(executions);
@@ -206,30 +137,6 @@ fn stop_error(target: &TargetArn, err: SdkError<StopExecutionError>) -> StopErro
     };
     log_mapped(SERVICE, &mapped, &err);
     mapped
-}
-
-/// [`describe_error`] and [`stop_error`] for a direct call, by error code: the same outcomes for the same
-/// documented errors (`stop` adds `ValidationException`).
-fn direct_error(target: &TargetArn, err: DirectError, stop: bool) -> StopError {
-    let mapped = match err.code() {
-        Some("ExecutionDoesNotExist") => StopError::NotFound(target.to_string()),
-        Some("InvalidArn") => StopError::InvalidRequest("Step Functions rejected the target ARN as invalid".into()),
-        Some("ValidationException") if stop => {
-            StopError::InvalidRequest("Step Functions rejected the stop request's error or cause".into())
-        }
-        Some("KmsThrottlingException") => return direct_throttled(SERVICE, err),
-        Some("KmsAccessDeniedException" | "KmsInvalidStateException") => {
-            return StopError::Upstream { service: SERVICE, retryable: false, source: Box::new(err) };
-        }
-        _ => return direct_unmodelled(SERVICE, err),
-    };
-    log_mapped(SERVICE, &mapped, &err);
-    mapped
-}
-
-/// A request body: serialising a struct of strings cannot fail.
-fn json_body(input: &impl Serialize) -> Vec<u8> {
-    serde_json::to_vec(input).unwrap_or_default()
 }
 
 /// An unknown state machine is `not_found`; an express one cannot be listed or stopped (`not_stoppable`).

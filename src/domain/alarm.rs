@@ -12,9 +12,9 @@
 
 use std::collections::BTreeMap;
 
-use super::arn::{TargetArn, TargetKind};
-use super::policy::Glob;
-use super::request::AlarmArn;
+use super::caller::AlarmArn;
+use super::glob::Glob;
+use super::target::{TargetArn, TargetKind};
 
 /// The alarm tag that names targets: whitespace-separated target ARNs or named targets.
 pub const TARGET_TAG: &str = "stop-gateway:target";
@@ -178,8 +178,7 @@ impl AlarmRouting {
                 // `Resource` is `NAME` or `NAME:QUALIFIER`; only its qualifier matters, and only for this function.
                 let qualifier =
                     dims.get("Resource").and_then(|r| r.strip_prefix(name.as_str())).and_then(|r| r.strip_prefix(':'));
-                let (a, partition) = (&alarm.arn, alarm.arn.partition());
-                let target = TargetArn::function(partition, a.region(), a.account(), name, qualifier)
+                let target = TargetArn::function(alarm.arn.scope(), name, qualifier)
                     .map_err(|e| format!("metric dimension FunctionName: {e}"))?;
                 targets.push(target);
             }

@@ -6,15 +6,18 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Mutex;
+use std::time::Duration;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
+
+use super::caller::Caller;
+use super::outcome::{ExecutionResult, Handled, Outcome};
+use super::request::SourceKind;
+use super::text::bounded;
 
 /// Version of the audit record's shape.
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// Longest untrusted string copied into an audit record; longer input is cut with a marker.
-pub const MAX_AUDIT_FIELD_BYTES: usize = 32_768;
 
 /// One audit record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,7 +36,8 @@ pub struct AuditEvent {
     pub time: String,
     /// The Lambda request id of the invocation.
     pub lambda_request_id: String,
-    /// The door: `eventbridge`, `apigw-rest`, `apigw-http`, `function-url` or `unknown`.
+    /// The door: `eventbridge`, `alarm-event`, `alarm-action`, `apigw-rest`, `apigw-http`, `function-url` or
+    /// `unknown`.
     pub source: &'static str,
     /// Who asked, when known.
     pub caller: Option<AuditCaller>,
@@ -114,16 +118,148 @@ pub struct AuditDecision {
     pub rationale: String,
 }
 
-/// Copies untrusted text into a record, bounded to [`MAX_AUDIT_FIELD_BYTES`] on a UTF-8 boundary.
-pub fn bounded(text: &str) -> String {
-    if text.len() <= MAX_AUDIT_FIELD_BYTES {
-        return text.to_owned();
+/// Whatever could be learned about a request, even one that failed to parse: ingress fills it as it goes, so
+/// a rejected request is audited with everything it said.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// Caller, if attested.
+    pub caller: Option<Caller>,
+    /// Target ARN as received (the first, when an alarm resolved several).
+    pub target: Option<String>,
+    /// Further targets an alarm resolved to.
+    pub extra_targets: Vec<String>,
+    /// How an alarm's targets were found (`tags`, `policy-mapping`, `metric-dimensions`).
+    pub resolution: Option<&'static str>,
+    /// Kind of target, once the ARN parsed.
+    pub target_kind: Option<&'static str>,
+    /// Reason: as parsed (possibly truncated) once it parsed, otherwise as received.
+    pub reason: Option<String>,
+    /// Whether the parsed reason was truncated to fit the API limit.
+    pub reason_truncated: bool,
+    /// Error code as received.
+    pub error_code: Option<String>,
+    /// Dry-run flag as received.
+    pub dry_run: bool,
+}
+
+/// The invocation a record belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct Invocation<'a> {
+    /// The request record's id.
+    pub audit_id: &'a str,
+    /// The Lambda request id.
+    pub lambda_request_id: &'a str,
+    /// When the request arrived.
+    pub received_at: DateTime<Utc>,
+    /// The door.
+    pub source: SourceKind,
+    /// Time spent handling it.
+    pub duration: Duration,
+}
+
+impl AuditEvent {
+    /// The one record every request gets, whatever happened to it.
+    pub fn request(invocation: &Invocation<'_>, facts: &Facts, handled: &Handled) -> AuditEvent {
+        let result = &handled.result;
+        let decision = handled.decision.as_ref();
+        AuditEvent {
+            schema_version: SCHEMA_VERSION,
+            audit_id: invocation.audit_id.to_owned(),
+            record_type: "request",
+            parent_audit_id: None,
+            time: rfc3339(invocation.received_at),
+            lambda_request_id: invocation.lambda_request_id.to_owned(),
+            source: invocation.source.as_str(),
+            caller: facts.caller.as_ref().map(AuditCaller::from),
+            target: AuditTarget {
+                arn: facts.target.as_deref().map(bounded),
+                kind: facts.target_kind,
+                additional: facts.extra_targets.clone(),
+            },
+            reason: facts.reason.as_deref().map(bounded),
+            reason_truncated: facts.reason_truncated,
+            error_code: decision
+                .and_then(|d| d.error_code())
+                .map(ToString::to_string)
+                .or_else(|| facts.error_code.as_deref().map(bounded)),
+            decision: decision.map(|d| AuditDecision {
+                effect: d.effect_name(),
+                rule_id: d.rule_id().map(str::to_owned),
+                rationale: d.rationale().to_owned(),
+            }),
+            resolution: facts.resolution,
+            counts: match result {
+                Ok(Outcome::Bulk(report)) => Some(report.counts()),
+                _ => None,
+            },
+            outcome: match result {
+                Ok(outcome) => outcome.code(),
+                Err(err) => err.code(),
+            },
+            message: match result {
+                Err(err) => Some(err.to_string()),
+                Ok(Outcome::Ignored { reason }) => Some(reason.clone()),
+                Ok(_) => None,
+            },
+            previous_status: result.as_ref().ok().and_then(Outcome::previous_status).map(str::to_owned),
+            stopped_at: result.as_ref().ok().and_then(Outcome::stopped_at).map(rfc3339),
+            dry_run: handled.dry_run,
+            duration_ms: u64::try_from(invocation.duration.as_millis()).unwrap_or(u64::MAX),
+        }
     }
-    let mut cut = MAX_AUDIT_FIELD_BYTES;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
+
+    /// The record of one execution a bulk stop stopped, under its request record, so every stopped execution
+    /// can be found in the trail. `None` for executions that were not stopped (the request record counts them).
+    pub fn execution(request: &AuditEvent, audit_id: String, execution: &ExecutionResult) -> Option<AuditEvent> {
+        let Ok(Outcome::Stopped { previous_status, stopped_at }) = &execution.result else { return None };
+        Some(AuditEvent {
+            audit_id,
+            record_type: "execution",
+            parent_audit_id: Some(request.audit_id.clone()),
+            target: AuditTarget {
+                arn: Some(execution.target.to_string()),
+                kind: Some(execution.target.kind_name()),
+                additional: vec![],
+            },
+            decision: None,
+            counts: None,
+            outcome: "stopped",
+            message: None,
+            previous_status: Some(previous_status.clone()),
+            stopped_at: Some(rfc3339(*stopped_at)),
+            ..request.clone()
+        })
     }
-    format!("{}…[{} bytes not recorded]", &text[..cut], text.len() - cut)
+}
+
+impl From<&Caller> for AuditCaller {
+    fn from(caller: &Caller) -> AuditCaller {
+        let none = AuditCaller {
+            kind: "",
+            principal_arn: None,
+            event_source: None,
+            alarm_arn: None,
+            account: caller.account().to_string(),
+            org_id: None,
+        };
+        match caller {
+            Caller::Iam { principal, org_id, .. } => AuditCaller {
+                kind: "iam",
+                principal_arn: Some(principal.to_string()),
+                org_id: org_id.as_ref().map(|o| o.as_str().to_owned()),
+                ..none
+            },
+            Caller::EventBridge { source, .. } => {
+                AuditCaller { kind: "eventbridge", event_source: Some(source.as_str().to_owned()), ..none }
+            }
+            Caller::Alarm { alarm } => AuditCaller { kind: "alarm", alarm_arn: Some(alarm.to_string()), ..none },
+        }
+    }
+}
+
+/// Timestamps in records and replies: RFC 3339, UTC, milliseconds.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// Where audit records go. Emitting never fails from the caller's point of view: a sink that cannot deliver
@@ -132,39 +268,4 @@ pub trait AuditSink {
     /// Records the events of one request (its request record first, then any execution records), finishing
     /// before `deadline` so the invocation can still answer.
     fn emit(&self, events: &[AuditEvent], deadline: tokio::time::Instant) -> impl Future<Output = ()> + Send;
-}
-
-/// Keeps records in memory, for tests and local tooling.
-#[derive(Debug, Default)]
-pub struct RecordingSink {
-    events: Mutex<Vec<AuditEvent>>,
-}
-
-impl RecordingSink {
-    /// Everything recorded so far.
-    pub fn events(&self) -> Vec<AuditEvent> {
-        self.events.lock().map(|e| e.clone()).unwrap_or_default()
-    }
-}
-
-impl AuditSink for RecordingSink {
-    async fn emit(&self, events: &[AuditEvent], _deadline: tokio::time::Instant) {
-        if let Ok(mut recorded) = self.events.lock() {
-            recorded.extend_from_slice(events);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bounds_untrusted_text_on_a_char_boundary() {
-        assert_eq!(bounded("short"), "short");
-        let long = "é".repeat(MAX_AUDIT_FIELD_BYTES);
-        let cut = bounded(&long);
-        assert!(cut.len() < MAX_AUDIT_FIELD_BYTES + 64);
-        assert!(cut.ends_with("bytes not recorded]"));
-    }
 }

@@ -1,11 +1,15 @@
-//! The domain: targets, requests, policy, outcomes and audit records.
+//! The domain: identifiers, targets, callers, requests, policy, alarm routing, outcomes and audit records.
 //!
-//! Must not depend on the AWS SDK, the Lambda runtime or any wire format.
+//! Must not depend on the AWS SDK, the Lambda runtime or any wire format. Within it, dependencies point one
+//! way: `aws_ids` and `text` ← `target`, `caller`, `glob` ← `request`, `policy`, `alarm` ← `outcome`, `audit`.
 
 pub mod alarm;
-pub mod arn;
 pub mod audit;
+pub mod aws_ids;
+pub mod caller;
+pub mod glob;
 pub mod outcome;
 pub mod policy;
 pub mod request;
+pub mod target;
 pub mod text;

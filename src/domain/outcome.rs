@@ -1,19 +1,35 @@
-//! What can happen to a request, and the stable codes callers see for it.
+//! What a handled request came to: one execution's outcome or a bulk report, and the text a stop writes on the
+//! execution so its own history points back to the audit record.
 //!
-//! [`StopError`] is the one error type of the request boundary: every ingress rejection, policy denial and
-//! upstream failure becomes one of its variants. Its HTTP status and whether Lambda should retry are decided
-//! here, in one place each.
+//! Failures are [`StopError`]s (`crate::error`); what either means for an HTTP caller or a Lambda retry is
+//! decided there, not here. Pure: no SDK, no serde.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::arn::TargetArn;
+use super::policy::Decision;
+use super::target::TargetArn;
 use super::text::{ErrorCode, Reason, SFN_CAUSE_MAX};
+use crate::error::{Progress, StopError};
 
-/// A boxed upstream error, kept as the source of [`StopError`] variants so logs can print the whole chain.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+/// What one request came to: the policy's decision when it got that far, and the outcome or failure.
+#[derive(Debug)]
+pub struct Handled {
+    /// The policy decision (the first denial, or the first target's allow); `None` before the policy was asked.
+    pub decision: Option<Decision>,
+    /// Whether this ran (or would have run) as a dry run.
+    pub dry_run: bool,
+    /// What happened.
+    pub result: Result<Outcome, StopError>,
+}
+
+impl Handled {
+    /// A request that never reached the policy: refused at the door, or an alarm change that does not act.
+    pub fn without_decision(result: Result<Outcome, StopError>, dry_run: bool) -> Handled {
+        Handled { decision: None, dry_run, result }
+    }
+}
 
 /// The execution status seen by a describe call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,11 +83,11 @@ impl Outcome {
         }
     }
 
-    /// The HTTP status: 200, except an incomplete bulk stop (503: resend to continue).
-    pub fn http_status(&self) -> u16 {
+    /// Whether work is left that a resend would continue (an incomplete bulk stop).
+    pub fn progress(&self) -> Progress {
         match self {
-            Outcome::Bulk(report) if report.is_incomplete() => 503,
-            _ => 200,
+            Outcome::Bulk(report) if report.is_incomplete() => Progress::Incomplete,
+            _ => Progress::Done,
         }
     }
 
@@ -182,146 +198,39 @@ impl StopText<'_> {
         }
         cause
     }
+
+    /// Durable `ErrorData`: the same pointers as the Step Functions [`cause`](Self::cause) trailer, as fields
+    /// a machine can read. The adapter serialises it; nothing here picks a wire format.
+    pub fn error_data(&self) -> ErrorData<'_> {
+        ErrorData {
+            stopped_by: "stop-gateway",
+            caller: self.caller,
+            source: self.source,
+            rule_id: self.rule_id,
+            audit_id: self.audit_id,
+        }
+    }
 }
 
-/// Every way a request can fail. Messages are safe to show callers; upstream detail stays in `source()`.
-#[derive(Debug, thiserror::Error)]
-pub enum StopError {
-    /// The request is malformed.
-    #[error("{0}")]
-    InvalidRequest(String),
-    /// An HTTP request for a path other than `…/stop`.
-    #[error("{0}")]
-    RouteNotFound(String),
-    /// An HTTP method other than POST.
-    #[error("{0}")]
-    MethodNotAllowed(String),
-    /// An HTTP body larger than the gateway reads.
-    #[error("request body is {len} bytes; the limit is {limit} bytes")]
-    PayloadTooLarge {
-        /// Size received.
-        len: usize,
-        /// Limit.
-        limit: usize,
-    },
-    /// An HTTP request without an IAM identity.
-    #[error("{0}")]
-    Unauthenticated(String),
-    /// The policy said no.
-    #[error("{0}")]
-    Denied(String),
-    /// The execution does not exist.
-    #[error("{0} does not exist")]
-    NotFound(String),
-    /// The target is recognised but cannot be stopped here.
-    #[error("{0}")]
-    NotStoppable(String),
-    /// A bulk stop would stop more executions than the policy allows without confirmation.
-    #[error(
-        "this request would stop {count} executions; the policy allows {limit} per request, so none were stopped (API callers confirm by resending with \"confirmCount\": {count})"
-    )]
-    BlastRadiusExceeded {
-        /// Executions that would be stopped.
-        count: usize,
-        /// The policy's cap.
-        limit: usize,
-    },
-    /// The target service is throttling; retry later.
-    #[error("{service} is throttling requests; retry later")]
-    Throttled {
-        /// Which service.
-        service: &'static str,
-        /// How long the service asked us to wait (`Retry-After`), if it said.
-        retry_after: Option<Duration>,
-        /// The upstream error.
-        #[source]
-        source: BoxError,
-    },
-    /// The target service failed or could not be reached.
-    #[error("{service} request failed")]
-    Upstream {
-        /// Which service.
-        service: &'static str,
-        /// Whether trying again may succeed (5xx, timeouts, connection failures).
-        retryable: bool,
-        /// The upstream error.
-        #[source]
-        source: BoxError,
-    },
-}
-
-impl StopError {
-    /// Stable machine-readable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            StopError::InvalidRequest(_) => "invalid_request",
-            StopError::RouteNotFound(_) => "route_not_found",
-            StopError::MethodNotAllowed(_) => "method_not_allowed",
-            StopError::PayloadTooLarge { .. } => "payload_too_large",
-            StopError::Unauthenticated(_) => "unauthenticated",
-            StopError::Denied(_) => "denied",
-            StopError::NotFound(_) => "not_found",
-            StopError::NotStoppable(_) => "not_stoppable",
-            StopError::BlastRadiusExceeded { .. } => "blast_radius_exceeded",
-            StopError::Throttled { .. } => "throttled",
-            StopError::Upstream { .. } => "upstream_error",
-        }
-    }
-
-    /// The HTTP status for API callers.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            StopError::InvalidRequest(_) => 400,
-            StopError::Unauthenticated(_) => 401,
-            StopError::Denied(_) => 403,
-            StopError::NotFound(_) | StopError::RouteNotFound(_) => 404,
-            StopError::MethodNotAllowed(_) => 405,
-            StopError::NotStoppable(_) | StopError::BlastRadiusExceeded { .. } => 409,
-            StopError::PayloadTooLarge { .. } => 413,
-            StopError::Throttled { .. } => 429,
-            StopError::Upstream { .. } => 502,
-        }
-    }
-
-    /// Whether an asynchronous invocation should fail so Lambda retries it: only transient upstream trouble.
-    /// Everything else is a handled outcome; retrying would give the same answer.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            StopError::Throttled { .. } => true,
-            StopError::Upstream { retryable, .. } => *retryable,
-            _ => false,
-        }
-    }
+/// The pointers back to the audit record that a durable stop carries in `ErrorData`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorData<'a> {
+    /// Always `stop-gateway`.
+    pub stopped_by: &'static str,
+    /// Who asked, as displayed in audit records.
+    pub caller: &'a str,
+    /// The door the request came through.
+    pub source: &'a str,
+    /// The allowing rule.
+    pub rule_id: &'a str,
+    /// Audit record id.
+    pub audit_id: &'a str,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn boxed() -> BoxError {
-        "boom".into()
-    }
-
-    #[test]
-    fn maps_codes_statuses_and_retries_in_one_table() {
-        let table: Vec<(StopError, &str, u16, bool)> = vec![
-            (StopError::InvalidRequest("x".into()), "invalid_request", 400, false),
-            (StopError::RouteNotFound("x".into()), "route_not_found", 404, false),
-            (StopError::MethodNotAllowed("x".into()), "method_not_allowed", 405, false),
-            (StopError::PayloadTooLarge { len: 2, limit: 1 }, "payload_too_large", 413, false),
-            (StopError::Unauthenticated("x".into()), "unauthenticated", 401, false),
-            (StopError::Denied("x".into()), "denied", 403, false),
-            (StopError::NotFound("x".into()), "not_found", 404, false),
-            (StopError::NotStoppable("x".into()), "not_stoppable", 409, false),
-            (StopError::BlastRadiusExceeded { count: 2, limit: 1 }, "blast_radius_exceeded", 409, false),
-            (StopError::Throttled { service: "s", retry_after: None, source: boxed() }, "throttled", 429, true),
-            (StopError::Upstream { service: "s", retryable: true, source: boxed() }, "upstream_error", 502, true),
-            (StopError::Upstream { service: "s", retryable: false, source: boxed() }, "upstream_error", 502, false),
-        ];
-        for (err, code, status, retry) in table {
-            assert_eq!((err.code(), err.http_status(), err.is_retryable()), (code, status, retry), "{err}");
-        }
-    }
 
     #[test]
     fn cause_names_reason_caller_and_audit_id_within_the_limit() {
@@ -344,12 +253,5 @@ mod tests {
         let huge_caller = "c".repeat(40_000);
         let text = StopText { reason: &long, caller: &huge_caller, ..text };
         assert_eq!(text.cause().chars().count(), SFN_CAUSE_MAX);
-    }
-
-    #[test]
-    fn upstream_detail_stays_out_of_the_message() {
-        let err = StopError::Upstream { service: "Step Functions", retryable: true, source: "secret detail".into() };
-        assert_eq!(err.to_string(), "Step Functions request failed");
-        assert_eq!(std::error::Error::source(&err).map(ToString::to_string).as_deref(), Some("secret detail"));
     }
 }

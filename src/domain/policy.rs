@@ -5,80 +5,10 @@
 //! stands for any run of characters. There are no prefix or substring matches. Deny rules win over allow rules;
 //! with no matching allow rule the answer is deny. Pure: no SDK, no serde; documents are parsed elsewhere.
 
-use std::fmt;
-
-use super::alarm::AlarmRouting;
-use super::arn::TargetArn;
-use super::request::Caller;
+use super::caller::Caller;
+use super::glob::{Field, Glob};
+use super::target::TargetArn;
 use super::text::{ErrorCode, Reason};
-
-/// A glob over a whole value: `*` matches any run of characters (including none), everything else is literal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Glob(String);
-
-impl Glob {
-    /// Builds a glob; the pattern must be non-empty printable ASCII.
-    pub fn new(pattern: &str) -> Result<Glob, String> {
-        if pattern.is_empty() || !pattern.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(format!("pattern {pattern:?} must be non-empty printable ASCII"));
-        }
-        Ok(Glob(pattern.to_owned()))
-    }
-
-    /// Whether the whole of `value` matches. Linear-time greedy matching with single-star backtracking, so a
-    /// hostile value cannot make evaluation slow.
-    pub fn matches(&self, value: &str) -> bool {
-        let (p, v) = (self.0.as_bytes(), value.as_bytes());
-        let (mut pi, mut vi) = (0, 0);
-        let mut star: Option<(usize, usize)> = None;
-        while vi < v.len() {
-            if pi < p.len() && p[pi] == b'*' {
-                star = Some((pi, vi));
-                pi += 1;
-            } else if pi < p.len() && p[pi] == v[vi] {
-                pi += 1;
-                vi += 1;
-            } else if let Some((sp, sv)) = star {
-                pi = sp + 1;
-                vi = sv + 1;
-                star = Some((sp, sv + 1));
-            } else {
-                return false;
-            }
-        }
-        p[pi..].iter().all(|&b| b == b'*')
-    }
-
-    /// The pattern.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Glob {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A whole-field selector: an explicit `*`, or exact values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Field {
-    /// `*`: any value.
-    Any,
-    /// One of these exact values.
-    OneOf(Vec<String>),
-}
-
-impl Field {
-    /// Whether `value` is selected.
-    pub fn matches(&self, value: &str) -> bool {
-        match self {
-            Field::Any => true,
-            Field::OneOf(values) => values.iter().any(|v| v == value),
-        }
-    }
-}
 
 /// A pattern for IAM principal ARNs: exact (or `*`) partition, service and account; a glob on the resource
 /// (e.g. `assumed-role/OnCall/*`).
@@ -267,8 +197,6 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     /// Blast-radius cap: a request that would stop more executions stops none unless confirmed.
     pub max_executions: usize,
-    /// Named targets and alarm mappings.
-    pub routing: AlarmRouting,
 }
 
 /// The policy's answer, with the rule that decided and one line of rationale.
@@ -309,6 +237,14 @@ impl Decision {
     pub fn rationale(&self) -> &str {
         match self {
             Decision::Allow { rationale, .. } | Decision::Deny { rationale, .. } => rationale,
+        }
+    }
+
+    /// The error code an allowed stop sends.
+    pub fn error_code(&self) -> Option<&ErrorCode> {
+        match self {
+            Decision::Allow { error_code, .. } => Some(error_code),
+            Decision::Deny { .. } => None,
         }
     }
 
@@ -390,8 +326,8 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::arn::AccountId;
-    use crate::domain::request::{EventSource, OrgId, PrincipalArn};
+    use crate::domain::aws_ids::AccountId;
+    use crate::domain::caller::{EventSource, OrgId, PrincipalArn};
     use crate::domain::text::Overflow;
 
     fn glob(p: &str) -> Glob {
@@ -426,7 +362,7 @@ mod tests {
     }
 
     fn policy(rules: Vec<Rule>) -> Policy {
-        Policy { dry_run: false, rules, max_executions: 100, routing: AlarmRouting::default() }
+        Policy { dry_run: false, rules, max_executions: 100 }
     }
 
     fn oncall() -> CallerMatch {
@@ -598,7 +534,7 @@ mod tests {
         );
         r.max_executions = Some(500);
         let policy = policy(vec![r]);
-        let alarm = |arn: &str| Caller::Alarm { alarm: crate::domain::request::AlarmArn::parse(arn).unwrap() };
+        let alarm = |arn: &str| Caller::Alarm { alarm: crate::domain::caller::AlarmArn::parse(arn).unwrap() };
         let ok = alarm("arn:aws:cloudwatch:us-east-1:111122223333:alarm:orders-error-rate");
         let d = decide(&policy, &ok, &target("x"), "why", None);
         assert!(
@@ -615,25 +551,5 @@ mod tests {
             "deny",
             "an alarms selector never matches events"
         );
-    }
-
-    #[test]
-    fn globs_match_whole_values() {
-        let table = [
-            ("*", "", true),
-            ("*", "anything", true),
-            ("orders-*", "orders-", true),
-            ("orders-*", "orders-api", true),
-            ("orders-*", "xorders-api", false),
-            ("orders", "orders-api", false),
-            ("*-api", "orders-api", true),
-            ("*-api", "orders-api-2", false),
-            ("a*b*c", "aXbYc", true),
-            ("a*b*c", "aXbY", false),
-            ("a*a*a*a*b", &"a".repeat(200), false),
-        ];
-        for (pattern, value, expected) in table {
-            assert_eq!(glob(pattern).matches(value), expected, "{pattern} vs {value}");
-        }
     }
 }

@@ -1,7 +1,8 @@
-//! The free text a stop carries: the human reason and the machine error code.
+//! Text from outside: the human reason and the machine error code a stop carries, and the bounded excerpts of
+//! untrusted input that messages and audit records quote.
 //!
-//! Both are parsed once at ingress into newtypes that already respect the target APIs' limits, so nothing later
-//! needs to re-check them. Pure: no SDK, no serde.
+//! The reason and error code are parsed once at ingress into newtypes that already respect the target APIs'
+//! limits, so nothing later needs to re-check them. Pure: no SDK, no serde.
 
 use std::fmt;
 
@@ -131,7 +132,7 @@ impl ErrorCode {
     pub fn parse(raw: &str) -> Result<ErrorCode, ErrorCodeError> {
         let ok = (1..=MAX_ERROR_CODE_LEN).contains(&raw.len())
             && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'));
-        if ok { Ok(ErrorCode(raw.to_owned())) } else { Err(ErrorCodeError { value: super::arn::excerpt(raw) }) }
+        if ok { Ok(ErrorCode(raw.to_owned())) } else { Err(ErrorCodeError { value: excerpt(raw) }) }
     }
 
     /// The code.
@@ -146,9 +147,43 @@ impl fmt::Display for ErrorCode {
     }
 }
 
+/// A short, escaped excerpt of untrusted input for error messages and logs.
+pub fn excerpt(s: &str) -> String {
+    const MAX: usize = 64;
+    let mut out: String = s.chars().take(MAX).flat_map(char::escape_debug).collect();
+    if s.chars().nth(MAX).is_some() {
+        out.push('…');
+    }
+    format!("\"{out}\"")
+}
+
+/// Longest untrusted string copied into an audit record; longer input is cut with a marker.
+pub const MAX_AUDIT_FIELD_BYTES: usize = 32_768;
+
+/// Copies untrusted text into a record, bounded to [`MAX_AUDIT_FIELD_BYTES`] on a UTF-8 boundary.
+pub fn bounded(text: &str) -> String {
+    if text.len() <= MAX_AUDIT_FIELD_BYTES {
+        return text.to_owned();
+    }
+    let mut cut = MAX_AUDIT_FIELD_BYTES;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…[{} bytes not recorded]", &text[..cut], text.len() - cut)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounds_untrusted_text_on_a_char_boundary() {
+        assert_eq!(bounded("short"), "short");
+        let long = "é".repeat(MAX_AUDIT_FIELD_BYTES);
+        let cut = bounded(&long);
+        assert!(cut.len() < MAX_AUDIT_FIELD_BYTES + 64);
+        assert!(cut.ends_with("bytes not recorded]"));
+    }
 
     #[test]
     fn trims_and_keeps_newlines_and_tabs() {

@@ -11,12 +11,13 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Facts, Parsed};
 use crate::domain::alarm::{Alarm, AlarmRouting, AlarmTags};
-use crate::domain::arn::excerpt;
-use crate::domain::outcome::StopError;
-use crate::domain::request::{AlarmArn, Caller, SourceKind, StopRequest};
+use crate::domain::audit::Facts;
+use crate::domain::caller::{AlarmArn, Caller};
+use crate::domain::request::{Parsed, SourceKind, StopRequest};
+use crate::domain::text::excerpt;
 use crate::domain::text::{Overflow, Reason};
+use crate::error::StopError;
 
 /// `detail-type` of alarm state changes on EventBridge.
 pub const ALARM_DETAIL_TYPE: &str = "CloudWatch Alarm State Change";
@@ -103,7 +104,7 @@ fn build(
     if data.alarm_name != alarm_arn.name() {
         return Err(StopError::InvalidRequest("alarmName does not match the alarm ARN".into()));
     }
-    if envelope_account.is_some_and(|a| a != alarm_arn.account().as_str()) {
+    if envelope_account.is_some_and(|a| a != alarm_arn.scope().account().as_str()) {
         return Err(StopError::InvalidRequest("the event's account does not match the alarm ARN".into()));
     }
     facts.caller = Some(Caller::Alarm { alarm: alarm_arn.clone() });
@@ -143,6 +144,8 @@ fn build(
     facts.extra_targets = targets.iter().skip(1).map(ToString::to_string).collect();
     let reason = Reason::parse(&reason_text, Overflow::Truncate)
         .map_err(|e| StopError::InvalidRequest(format!("alarm reason: {e}")))?;
+    facts.reason = Some(reason.to_string());
+    facts.reason_truncated = reason.was_truncated();
     Ok(Parsed::Stop(Box::new(StopRequest {
         targets,
         reason,

@@ -4,13 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::path::Path;
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use support::e2e::{
+use testkit::standins::{
     AuditBus, Fault, FaultProxy, FaultRule, GatewayProcess, Standins, body, outcome, policy_for, sample,
 };
 
@@ -293,7 +291,7 @@ fn a_burst_of_1000_mixed_events_on_one_instance_never_errors() {
     let durable = s.durable_start("orders-burst-fn", 4);
     let policy = policy_for(&account).replace(":function:checkout", ":function:orders-burst-fn");
     let (gw, bus) = gateway(&[("POLICY", &policy)]);
-    let mut names: Vec<String> = std::fs::read_dir(support::e2e::repo().join("events"))
+    let mut names: Vec<String> = std::fs::read_dir(testkit::standins::repo().join("events"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -319,7 +317,7 @@ fn a_burst_of_1000_mixed_events_on_one_instance_never_errors() {
     let pending: Vec<_> = payloads.iter().map(|p| gw.runtime().send(p)).collect();
     let answers: Vec<_> = pending
         .into_iter()
-        .map(|answer| answer.recv_timeout(support::e2e::WAIT).expect("every event is answered"))
+        .map(|answer| answer.recv_timeout(testkit::standins::WAIT).expect("every event is answered"))
         .collect();
     let elapsed = started.elapsed();
 

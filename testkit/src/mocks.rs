@@ -1,11 +1,5 @@
 //! Shared test support: a gateway whose SDK clients are aws-smithy-mocks clients, and the example policy.
 
-#![allow(dead_code)] // each test binary uses a different subset
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test fixtures: a panic is a clear failure
-
-pub mod api_front;
-pub mod e2e;
-
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_lambda::operation::get_durable_execution::GetDurableExecutionOutput;
@@ -15,11 +9,13 @@ use aws_sdk_sfn::operation::stop_execution::{StopExecutionInput, StopExecutionOu
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::DateTime;
 use stop_gateway::aws::durable::DurableAdapter;
+use stop_gateway::aws::pacing::Pacer;
+use stop_gateway::aws::regional::{Clients, Regional};
 use stop_gateway::aws::sfn::SfnAdapter;
-use stop_gateway::aws::{Clients, Regional};
+use stop_gateway::config::policy_doc::{Format, PolicyDocument, parse_policy};
+use stop_gateway::domain::audit::{AuditEvent, AuditSink};
 use stop_gateway::domain::policy::Policy;
-use stop_gateway::pacing::Pacer;
-use stop_gateway::policy_file::{Format, parse_policy};
+use stop_gateway::handler::App;
 use stop_gateway::service::{BulkSettings, Gateway};
 
 /// When the mocked executions started.
@@ -29,6 +25,11 @@ pub const STOPPED: i64 = 1_795_230_765;
 
 /// The committed example policy, which the samples in `events/` are written against.
 pub fn example_policy() -> Policy {
+    example_document().policy
+}
+
+/// The committed example policy document: the policy and its alarm routing.
+pub fn example_document() -> PolicyDocument {
     parse_policy(include_str!("../../policy.example.toml"), Format::Toml).expect("example policy parses")
 }
 
@@ -65,6 +66,12 @@ pub struct RunningWorld {
     pub durable_list: Rule,
     pub sfn_stops: Arc<Mutex<Vec<StopExecutionInput>>>,
     pub durable_stops: Arc<Mutex<Vec<StopDurableExecutionInput>>>,
+}
+
+impl Default for RunningWorld {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl RunningWorld {
@@ -187,4 +194,30 @@ pub fn durable_list(
     aws_sdk_lambda::operation::list_durable_executions_by_function::ListDurableExecutionsByFunctionOutput::builder()
         .set_durable_executions(Some(items.collect()))
         .build()
+}
+
+/// Keeps audit records in memory, so a test can read back exactly what a request emitted.
+#[derive(Debug, Default)]
+pub struct RecordingSink {
+    events: Mutex<Vec<AuditEvent>>,
+}
+
+impl RecordingSink {
+    /// Everything recorded so far.
+    pub fn events(&self) -> Vec<AuditEvent> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+impl AuditSink for RecordingSink {
+    async fn emit(&self, events: &[AuditEvent], _deadline: tokio::time::Instant) {
+        if let Ok(mut recorded) = self.events.lock() {
+            recorded.extend_from_slice(events);
+        }
+    }
+}
+
+/// The handler's app over `gateway`, with the example policy's alarm routing and a recording sink.
+pub fn app(gateway: Gateway) -> App<RecordingSink> {
+    App { gateway, routing: example_document().routing, sink: RecordingSink::default() }
 }

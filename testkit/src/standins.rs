@@ -1,12 +1,9 @@
 //! End-to-end support: the local AWS stand-ins, a Lambda Runtime API in front of the real gateway binary, and
-//! the gateway process itself. Shared by `tests/e2e.rs` and `examples/demo.rs` (included there by path).
+//! the gateway process itself.
 //!
 //! Everything binds to 127.0.0.1 on free ports, every wait is bounded and names what did not come up, and
 //! every process is stopped by PID when its handle drops (the stand-ins also stop when our end of their stdin
 //! closes, which covers a test process that dies).
-
-#![allow(dead_code)]
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a panic with a message is the failure report
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -23,9 +20,10 @@ use serde_json::Value;
 /// How long any stand-in, helper call or invocation may take before the suite gives up with a message.
 pub const WAIT: Duration = Duration::from_secs(60);
 
-/// The repository root.
+/// The repository root (this crate lives one folder below it).
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let testkit = Path::new(env!("CARGO_MANIFEST_DIR"));
+    testkit.parent().unwrap_or(testkit).to_path_buf()
 }
 
 /// The project's virtualenv Python, installed by `standins/setup.sh`.
@@ -182,7 +180,7 @@ impl Standins {
             .region(aws_sdk_sfn::config::Region::new(env["AWS_REGION"].clone()))
             .credentials_provider(aws_sdk_sfn::config::Credentials::new("testing", "testing", None, None, "standins"))
             .endpoint_url(env["AWS_ENDPOINT_URL_SFN"].clone())
-            .http_client(stop_gateway::aws::https_client(None))
+            .http_client(stop_gateway::aws::sdk::https_client(None))
             .build();
         aws_sdk_sfn::Client::from_conf(conf)
     }

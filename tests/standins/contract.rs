@@ -6,14 +6,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use support::api_front::{ApiFront, CREDENTIAL};
-use support::e2e::{GatewayProcess, Standins, policy_for, repo};
+use testkit::api_front::{ApiFront, CREDENTIAL};
+use testkit::standins::{GatewayProcess, Standins, policy_for, repo};
 
 /// Requests schemathesis generates per phase (examples, coverage, fuzzing). `CONTRACT_MAX_EXAMPLES` raises it
 /// for a longer run.

@@ -1,13 +1,15 @@
-//! Configuration, read from the environment once at start-up.
+//! The function's environment, read once at start-up into a typed [`Config`].
 //!
 //! [`Config::from_lookup`] takes any lookup function so tests never touch the process environment. Every error
 //! names the variable it is about.
 
 use std::time::Duration;
 
+use super::policy_doc::{Format, PolicyDocument, PolicyError, parse_policy};
+use crate::aws::pacing::Pacer;
+use crate::domain::alarm::AlarmRouting;
+use crate::domain::aws_ids::Region;
 use crate::domain::policy::Policy;
-use crate::pacing::Pacer;
-use crate::policy_file::{Format, PolicyError, parse_policy};
 use crate::service::BulkSettings;
 
 /// Source used for audit events when `AUDIT_EVENT_SOURCE` is unset.
@@ -18,8 +20,10 @@ pub const DEFAULT_AUDIT_SOURCE: &str = "stop-gateway";
 pub struct Config {
     /// The policy (with `DRY_RUN` folded into its global dry-run flag).
     pub policy: Policy,
+    /// How alarms find their targets (the policy document's named targets and alarm mappings).
+    pub routing: AlarmRouting,
     /// The region the function runs in (`AWS_REGION`).
-    pub region: String,
+    pub region: Region,
     /// EventBridge bus for audit events (`AUDIT_EVENT_BUS`), name or ARN.
     pub audit_bus: Option<String>,
     /// `source` of audit events (`AUDIT_EVENT_SOURCE`).
@@ -71,6 +75,7 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let region = get("AWS_REGION").ok_or(ConfigError::Missing("AWS_REGION"))?;
+        let region = Region::parse(&region).map_err(|e| invalid("AWS_REGION", e.to_string()))?;
         let (var, text, format) = match (get("POLICY"), get("POLICY_FILE")) {
             (Some(_), Some(_)) => return Err(invalid("POLICY", "set POLICY or POLICY_FILE, not both")),
             (Some(text), None) => {
@@ -91,7 +96,8 @@ impl Config {
             }
             (None, None) => return Err(invalid("POLICY", "set POLICY (the document) or POLICY_FILE (its path)")),
         };
-        let mut policy = parse_policy(&text, format).map_err(|source| ConfigError::Policy { var, source })?;
+        let PolicyDocument { mut policy, routing } =
+            parse_policy(&text, format).map_err(|source| ConfigError::Policy { var, source })?;
         policy.dry_run |= parse_bool("DRY_RUN", get("DRY_RUN"))?;
         let audit_bus = get("AUDIT_EVENT_BUS").map(|bus| validate_bus(&bus).map(|()| bus)).transpose()?;
         let audit_source = get("AUDIT_EVENT_SOURCE").unwrap_or_else(|| DEFAULT_AUDIT_SOURCE.to_owned());
@@ -119,7 +125,7 @@ impl Config {
                 Ok::<_, ConfigError>(pem)
             })
             .transpose()?;
-        Ok(Config { policy, region, audit_bus, audit_source, pacer, bulk, trusted_roots })
+        Ok(Config { policy, routing, region, audit_bus, audit_source, pacer, bulk, trusted_roots })
     }
 }
 
@@ -190,7 +196,7 @@ mod tests {
             ("DRY_RUN", "true"),
         ])
         .unwrap();
-        assert_eq!(c.region, "us-east-1");
+        assert_eq!(c.region.as_str(), "us-east-1");
         assert_eq!(c.audit_bus.as_deref(), Some("audit"));
         assert_eq!(c.audit_source, DEFAULT_AUDIT_SOURCE);
         assert!(c.policy.dry_run, "DRY_RUN folds into the policy");

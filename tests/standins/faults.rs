@@ -6,13 +6,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use support::e2e::{
+use testkit::standins::{
     Fault, FaultProxy, FaultRule, GatewayProcess, Invocation, Standins, body, outcome, policy_for, sample,
 };
 

@@ -3,8 +3,6 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a clear failure
 
-mod support;
-
 use std::sync::Arc;
 
 use aws_sdk_lambda::operation::get_durable_execution::GetDurableExecutionError;
@@ -18,13 +16,14 @@ use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::DateTime;
 use aws_smithy_types::body::SdkBody;
 use stop_gateway::aws::durable::DurableAdapter;
+use stop_gateway::aws::pacing::Pacer;
+use stop_gateway::aws::regional::{Clients, Regional};
 use stop_gateway::aws::sfn::SfnAdapter;
-use stop_gateway::aws::{Clients, Regional};
-use stop_gateway::domain::arn::TargetArn;
-use stop_gateway::domain::outcome::{StopError, StopText};
+use stop_gateway::domain::outcome::StopText;
+use stop_gateway::domain::target::TargetArn;
 use stop_gateway::domain::text::{ErrorCode, Overflow, Reason};
-use stop_gateway::pacing::Pacer;
-use support::{lambda_client, running_durable, running_sfn, sfn_client};
+use stop_gateway::error::StopError;
+use testkit::mocks::{lambda_client, running_durable, running_sfn, sfn_client};
 
 const SFN: &str = "arn:aws:states:us-east-1:111122223333:execution:orders-api:run-1";
 const DURABLE: &str = "arn:aws:lambda:us-east-1:111122223333:function:checkout:$LATEST/durable-execution/o-1/abc";
@@ -258,7 +257,7 @@ async fn a_connection_failure_is_a_retryable_upstream_error() {
         .credentials_provider(aws_sdk_sfn::config::Credentials::for_tests())
         .endpoint_url(format!("http://127.0.0.1:{port}"))
         .retry_config(aws_sdk_sfn::config::retry::RetryConfig::disabled())
-        .http_client(stop_gateway::aws::https_client(None))
+        .http_client(stop_gateway::aws::sdk::https_client(None))
         .build();
     let adapter = sfn_adapter(aws_sdk_sfn::Client::from_conf(conf));
     let err = adapter.describe(&TargetArn::parse(SFN).unwrap(), later()).await.unwrap_err();
@@ -289,7 +288,7 @@ async fn successful_calls_report_status_and_stop_time() {
         ("TIMED_OUT", false),
     ] {
         let get = mock!(aws_sdk_lambda::Client::get_durable_execution)
-            .then_output(move || support::durable_status(DURABLE, status));
+            .then_output(move || testkit::mocks::durable_status(DURABLE, status));
         let state = durable_adapter(lambda_client(&[&get])).describe(&durable_target, later()).await.unwrap();
         assert_eq!((state.status.as_str(), state.stoppable), (status, stoppable));
     }
@@ -299,6 +298,38 @@ async fn successful_calls_report_status_and_stop_time() {
         .then_output(|| StopDurableExecutionOutput::builder().stop_timestamp(DateTime::from_secs(0)).build().unwrap());
     let adapter = durable_adapter(lambda_client(&[&get, &stop]));
     assert_eq!(with_text(async |t| adapter.stop(&durable_target, t, later()).await).await.unwrap(), None);
+}
+
+// The clients as production builds them: reads retry transient failures in the SDK, stops make one attempt
+// (a stop whose answer was lost may have happened; the service describes before any resend).
+#[tokio::test(start_paused = true)]
+async fn a_transient_read_failure_is_tried_again_and_a_stop_is_not() {
+    use aws_smithy_mocks::{RuleMode, mock_client};
+    use stop_gateway::aws::sdk::{read_retries, single_attempt};
+    let target = TargetArn::parse(SFN).unwrap();
+    let describe = mock!(aws_sdk_sfn::Client::describe_execution)
+        .sequence()
+        .http_status(500, None)
+        .times(2)
+        .output(|| running_sfn(SFN))
+        .build();
+    let stop = mock!(aws_sdk_sfn::Client::stop_execution)
+        .sequence()
+        .http_status(503, None)
+        .output(|| StopExecutionOutput::builder().stop_date(DateTime::from_secs(1_795_230_765)).build().unwrap())
+        .build();
+    let rules = [&describe, &stop];
+    let read = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, &rules, |c| c.retry_config(read_retries()));
+    let stop_client = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, &rules, |c| c.retry_config(single_attempt()));
+    let adapter = SfnAdapter::new(
+        Regional::new("us-east-1", move |_: &str| Clients { read: read.clone(), stop: stop_client.clone() }),
+        Arc::new(Pacer::default()),
+    );
+    let state = adapter.describe(&target, later()).await.unwrap();
+    assert_eq!((state.status.as_str(), describe.num_calls()), ("RUNNING", 3), "two 500s, then the answer");
+    let err = with_text(async |t| adapter.stop(&target, t, later()).await).await.unwrap_err();
+    assert_eq!(outcome(&err), ("upstream_error", true));
+    assert_eq!(stop.num_calls(), 1, "a stop is never sent twice by the SDK");
 }
 
 #[tokio::test]
@@ -332,7 +363,7 @@ async fn a_call_that_would_outlive_the_invocation_is_cut_off_at_the_deadline() {
         .credentials_provider(aws_sdk_sfn::config::Credentials::for_tests())
         .endpoint_url(format!("http://127.0.0.1:{port}"))
         .retry_config(aws_sdk_sfn::config::retry::RetryConfig::disabled())
-        .http_client(stop_gateway::aws::https_client(None))
+        .http_client(stop_gateway::aws::sdk::https_client(None))
         .build();
     let adapter = sfn_adapter(aws_sdk_sfn::Client::from_conf(conf));
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(1500);

@@ -9,11 +9,13 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Deserialize;
 
 use crate::domain::alarm::{AlarmMapping, AlarmRouting, AlarmSelector};
-use crate::domain::arn::{AccountId, Partition, Region, TargetArn};
+use crate::domain::aws_ids::{AccountId, Partition, Region};
+use crate::domain::caller::{AlarmArn, OrgId};
+use crate::domain::glob::{Field, Glob};
 use crate::domain::policy::{
-    CallerMatch, Effect, ErrorCodeRule, Field, Glob, Policy, PrincipalPattern, ReasonRule, Rule, TargetMatch,
+    CallerMatch, Effect, ErrorCodeRule, Policy, PrincipalPattern, ReasonRule, Rule, TargetMatch,
 };
-use crate::domain::request::{AlarmArn, OrgId};
+use crate::domain::target::TargetArn;
 use crate::domain::text::{ErrorCode, MAX_REASON_BYTES};
 
 /// Error code used when neither the request nor the policy names one.
@@ -131,8 +133,18 @@ struct ErrorCodesDoc {
     default: Option<String>,
 }
 
+/// A parsed policy document: the rules, and how alarms find their targets. They are written together but used
+/// apart: ingress resolves alarm targets, the service applies the rules.
+#[derive(Debug, Clone)]
+pub struct PolicyDocument {
+    /// Who may stop what.
+    pub policy: Policy,
+    /// Named targets and alarm mappings.
+    pub routing: AlarmRouting,
+}
+
 /// Parses and validates a policy document.
-pub fn parse_policy(text: &str, format: Format) -> Result<Policy, PolicyError> {
+pub fn parse_policy(text: &str, format: Format) -> Result<PolicyDocument, PolicyError> {
     let doc: PolicyDoc = match format {
         Format::Json => {
             let de = &mut serde_json::Deserializer::from_str(text);
@@ -172,7 +184,7 @@ pub fn parse_policy(text: &str, format: Format) -> Result<Policy, PolicyError> {
         None => DEFAULT_MAX_EXECUTIONS,
     };
     let routing = parse_routing(doc.named_targets, doc.alarm_targets)?;
-    Ok(Policy { dry_run: doc.dry_run, rules, max_executions, routing })
+    Ok(PolicyDocument { policy: Policy { dry_run: doc.dry_run, rules, max_executions }, routing })
 }
 
 fn parse_routing(named: BTreeMap<String, String>, mappings: Vec<AlarmTargetsDoc>) -> Result<AlarmRouting, PolicyError> {
@@ -419,7 +431,7 @@ fn parse_error_codes(
 mod tests {
     use super::*;
 
-    const EXAMPLE: &str = include_str!("../policy.example.toml");
+    const EXAMPLE: &str = include_str!("../../policy.example.toml");
 
     const MINIMAL: &str = r#"
 version = 1
@@ -442,7 +454,7 @@ names = ["*"]
 
     #[test]
     fn the_committed_example_parses() {
-        let policy = parse_policy(EXAMPLE, Format::Toml).unwrap();
+        let policy = parse_policy(EXAMPLE, Format::Toml).unwrap().policy;
         assert!(policy.rules.len() >= 3);
     }
 
@@ -450,8 +462,8 @@ names = ["*"]
     fn json_and_toml_mean_the_same() {
         let json = r#"{"version":1,"rules":[{"id":"r","effect":"allow","callers":{"accounts":["111122223333"]},
             "targets":{"services":["*"],"partitions":["aws"],"accounts":["111122223333"],"regions":["*"],"names":["*"]}}]}"#;
-        let a = parse_policy(json, Format::sniff(json)).unwrap();
-        let b = parse_policy(MINIMAL, Format::sniff(MINIMAL)).unwrap();
+        let a = parse_policy(json, Format::sniff(json)).unwrap().policy;
+        let b = parse_policy(MINIMAL, Format::sniff(MINIMAL)).unwrap().policy;
         assert_eq!(a.rules[0].targets, b.rules[0].targets);
         assert_eq!(a.rules[0].callers, b.rules[0].callers);
     }
@@ -500,7 +512,7 @@ names = ["*"]
             "accounts = [\"111122223333\"]\n[rules.targets]",
             "principals = [\"arn:aws:sts::111122223333:assumed-role/OnCall/*\", \"arn:*:iam::*:user/ops-*\"]\n[rules.targets]",
         );
-        let policy = parse_policy(&text, Format::Toml).unwrap();
+        let policy = parse_policy(&text, Format::Toml).unwrap().policy;
         let principals = policy.rules[0].callers.principals.as_ref().unwrap();
         assert_eq!(principals[1].partition, Field::Any);
         assert_eq!(principals[1].resource.as_str(), "user/ops-*");

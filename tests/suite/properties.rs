@@ -5,23 +5,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a clear failure
 
-mod support;
-
-#[path = "../fuzz/src/lib.rs"]
+#[path = "../../fuzz/src/lib.rs"]
 mod oracle;
 
 use lambda_runtime::{Context, LambdaEvent};
 use proptest::prelude::*;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use stop_gateway::domain::arn::{AccountId, TargetArn};
-use stop_gateway::domain::audit::RecordingSink;
+use stop_gateway::config::policy_doc::{Format, parse_policy};
+use stop_gateway::domain::aws_ids::AccountId;
+use stop_gateway::domain::caller::{AlarmArn, Caller, EventSource, PrincipalArn};
 use stop_gateway::domain::policy::{Effect, Policy, Rule, Subject};
-use stop_gateway::domain::request::{AlarmArn, Caller, EventSource, PrincipalArn, SourceKind, StopRequest};
+use stop_gateway::domain::request::{SourceKind, StopRequest};
+use stop_gateway::domain::target::TargetArn;
 use stop_gateway::domain::text::{ErrorCode, Overflow, Reason};
-use stop_gateway::handler::{App, handle};
-use stop_gateway::policy_file::{Format, parse_policy};
-use support::{RunningWorld, example_policy};
+use stop_gateway::handler::handle;
+use testkit::mocks::{RunningWorld, example_policy};
 
 const ACCOUNTS: &[&str] = &["111122223333", "444455556666"];
 const PARTITIONS: &[(&str, &str)] = &[("aws", "us-east-1"), ("aws", "eu-west-1"), ("aws-cn", "cn-north-1")];
@@ -84,7 +83,7 @@ fn policy() -> impl Strategy<Value = Policy> {
             rules[0] = rules[0].replace("effect = \"deny\"", "effect = \"allow\"");
         }
         let doc = format!("version = 1\ndefault_error_code = \"Test.Stop\"\n{}", rules.join("\n"));
-        parse_policy(&doc, Format::Toml).unwrap_or_else(|e| panic!("generated policy must parse: {e}\n{doc}"))
+        parse_policy(&doc, Format::Toml).unwrap_or_else(|e| panic!("generated policy must parse: {e}\n{doc}")).policy
     })
 }
 
@@ -259,7 +258,7 @@ proptest! {
         let all = samples();
         let payload = mutate(all[which.index(all.len())].clone(), &picks, value);
         let world = RunningWorld::new();
-        let app = App { gateway: world.gateway(example_policy()), sink: RecordingSink::default() };
+        let app = testkit::mocks::app(world.gateway(example_policy()));
         let raw: Box<RawValue> = serde_json::from_str(&payload.to_string()).unwrap();
         let mut ctx = Context::default();
         ctx.request_id = "req-1".into();

@@ -1,13 +1,19 @@
-//! Client-side pacing: one token bucket per (region, API), sized like AWS's default API quotas, so a bulk stop
-//! runs at the fastest rate the account allows instead of tripping throttling and backing off.
+//! Pacing: every AWS call at the rate the quota allows, tried again while it is throttled, and never past the
+//! invocation's deadline.
 //!
-//! Knows nothing of the SDK; adapters call [`Pacer::acquire`] before every request.
+//! One token bucket per (region, API), sized like AWS's default API quotas, so a bulk stop runs at the fastest
+//! rate the account allows instead of tripping throttling and backing off; [`paced`] wraps every call the
+//! adapters make. Knows nothing of the SDK: calls come in as closures that return [`StopError`].
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use crate::domain::target::Service;
+use crate::error::StopError;
 
 /// The APIs the gateway calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,11 +42,11 @@ impl Api {
         Api::ListDurableExecutionsByFunction,
     ];
 
-    /// The service the API belongs to, for messages.
-    pub fn service(self) -> &'static str {
+    /// The service the API belongs to.
+    pub fn service(self) -> Service {
         match self {
-            Api::DescribeExecution | Api::StopExecution | Api::ListExecutions => "Step Functions",
-            _ => "Lambda",
+            Api::DescribeExecution | Api::StopExecution | Api::ListExecutions => Service::StepFunctions,
+            _ => Service::Lambda,
         }
     }
 
@@ -163,6 +169,78 @@ impl Pacer {
             tokio::time::sleep(Duration::from_secs_f64(wait)).await;
         }
     }
+}
+
+/// SDK attempts per operation for reads (standard retry mode); stops make one (see `Clients`).
+pub(crate) const MAX_ATTEMPTS: u32 = 3;
+/// Kept back from the deadline for answering and auditing.
+const ANSWER_RESERVE: Duration = Duration::from_millis(750);
+/// How often a throttled call is tried again after the SDK's own retries gave up.
+const THROTTLE_RETRIES: u32 = 4;
+/// Longest wait between those tries, whatever `Retry-After` says.
+pub(crate) const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(5);
+
+/// How often `paced` tries a throttled call again: stop calls make a single SDK attempt, so they get as many
+/// tries in all as a read does with the SDK's retries (a throttled request was not processed; trying it again
+/// is safe).
+fn throttle_retries(api: Api) -> u32 {
+    match api {
+        Api::StopExecution | Api::StopDurableExecution => (THROTTLE_RETRIES + 1) * MAX_ATTEMPTS - 1,
+        _ => THROTTLE_RETRIES,
+    }
+}
+
+/// Runs one API call at the pace the quota allows, abandoning it if the invocation's `deadline` (less time to
+/// answer and audit) comes first: the SDK's own timeouts are fixed, and no call may outlive the invocation.
+/// When the service still throttles after the SDK's retries, waits as long as `Retry-After` asks (or backs off
+/// exponentially) and tries again, a bounded number of times and never past the deadline. Safe because every
+/// caller either reads or stops after describing first.
+pub(crate) async fn paced<T, F, Fut>(
+    pacer: &Pacer,
+    region: &str,
+    api: Api,
+    deadline: Instant,
+    mut call: F,
+) -> Result<T, StopError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StopError>>,
+{
+    let mut attempt = 0;
+    let cutoff = deadline.checked_sub(ANSWER_RESERVE).unwrap_or(deadline);
+    loop {
+        pacer.acquire(region, api).await;
+        let Ok(result) = tokio::time::timeout_at(cutoff, call()).await else {
+            return Err(StopError::Upstream {
+                service: api.service().display_name(),
+                retryable: true,
+                source: format!("{} abandoned: the invocation's deadline came first", api.name()).into(),
+            });
+        };
+        match result {
+            Err(StopError::Throttled { retry_after, .. })
+                if attempt < throttle_retries(api)
+                    && Instant::now() + wait_for(retry_after, attempt) + ANSWER_RESERVE < deadline =>
+            {
+                let wait = wait_for(retry_after, attempt);
+                tracing::debug!(
+                    api = api.name(),
+                    region,
+                    attempt,
+                    wait_ms = wait.as_millis() as u64,
+                    "throttled; waiting"
+                );
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long to wait before trying a throttled call again: what `Retry-After` asked, or exponential backoff.
+fn wait_for(retry_after: Option<Duration>, attempt: u32) -> Duration {
+    retry_after.unwrap_or(Duration::from_millis(100 << attempt)).min(MAX_THROTTLE_WAIT)
 }
 
 #[cfg(test)]

@@ -7,146 +7,13 @@
 
 use std::fmt;
 
+use super::aws_ids::{AccountId, ArnError, ArnScope, Partition, Region};
+use super::text::excerpt;
+
 /// Step Functions accepts execution ARNs up to 2048 characters; nothing we accept is longer.
 pub const MAX_ARN_LEN: usize = 2048;
 /// `StopDurableExecution` documents `DurableExecutionArn` as at most 1024 characters.
 pub const MAX_DURABLE_ARN_LEN: usize = 1024;
-
-/// An AWS partition the gateway knows how to address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Partition {
-    /// Commercial regions.
-    Aws,
-    /// China regions.
-    AwsCn,
-    /// AWS GovCloud (US).
-    AwsUsGov,
-    /// AWS Secret Region (`aws-iso`).
-    AwsIso,
-    /// AWS Top Secret Region (`aws-iso-b`).
-    AwsIsoB,
-    /// `aws-iso-e`.
-    AwsIsoE,
-    /// `aws-iso-f`.
-    AwsIsoF,
-    /// AWS European Sovereign Cloud.
-    AwsEusc,
-}
-
-impl Partition {
-    /// Every partition, for documentation and error messages.
-    pub const ALL: [Partition; 8] = [
-        Partition::Aws,
-        Partition::AwsCn,
-        Partition::AwsUsGov,
-        Partition::AwsIso,
-        Partition::AwsIsoB,
-        Partition::AwsIsoE,
-        Partition::AwsIsoF,
-        Partition::AwsEusc,
-    ];
-
-    /// The partition's name as it appears in ARNs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Partition::Aws => "aws",
-            Partition::AwsCn => "aws-cn",
-            Partition::AwsUsGov => "aws-us-gov",
-            Partition::AwsIso => "aws-iso",
-            Partition::AwsIsoB => "aws-iso-b",
-            Partition::AwsIsoE => "aws-iso-e",
-            Partition::AwsIsoF => "aws-iso-f",
-            Partition::AwsEusc => "aws-eusc",
-        }
-    }
-
-    /// Parses an exact partition name (case-sensitive, as AWS writes them).
-    pub fn parse(s: &str) -> Option<Partition> {
-        Partition::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-
-    /// Parses the partition field of an ARN, with an error quoting it.
-    pub fn parse_field(s: &str) -> Result<Partition, ArnError> {
-        Partition::parse(s).ok_or_else(|| ArnError::Partition(excerpt(s)))
-    }
-
-    /// The partition a well-formed region name belongs to, from its leading labels.
-    fn of_region(region: &Region) -> Partition {
-        let mut labels = region.0.split('-');
-        let first = labels.next().unwrap_or_default();
-        let second = labels.next().unwrap_or_default();
-        match (first, second) {
-            ("cn", _) => Partition::AwsCn,
-            ("eusc", _) => Partition::AwsEusc,
-            (_, "gov") => Partition::AwsUsGov,
-            (_, "iso") => Partition::AwsIso,
-            (_, "isob") => Partition::AwsIsoB,
-            (_, "isoe") => Partition::AwsIsoE,
-            (_, "isof") => Partition::AwsIsoF,
-            _ => Partition::Aws,
-        }
-    }
-}
-
-impl fmt::Display for Partition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A region name such as `us-east-1` or `us-gov-west-1`: lowercase labels, then a one- or two-digit number.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Region(String);
-
-impl Region {
-    /// Parses a region name by its grammar; unknown-but-well-formed regions are accepted so new regions work.
-    pub fn parse(s: &str) -> Result<Region, ArnError> {
-        let bad = || ArnError::Region(excerpt(s));
-        let labels: Vec<&str> = s.split('-').collect();
-        let (number, names) = labels.split_last().ok_or_else(bad)?;
-        let number_ok = (1..=2).contains(&number.len()) && number.bytes().all(|b| b.is_ascii_digit());
-        let names_ok = names.len() >= 2
-            && names.iter().all(|l| (2..=10).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_lowercase()));
-        if number_ok && names_ok { Ok(Region(s.to_owned())) } else { Err(bad()) }
-    }
-
-    /// The region name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Region {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A 12-digit AWS account id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AccountId(String);
-
-impl AccountId {
-    /// Parses exactly twelve ASCII digits.
-    pub fn parse(s: &str) -> Result<AccountId, ArnError> {
-        if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(AccountId(s.to_owned()))
-        } else {
-            Err(ArnError::Account(excerpt(s)))
-        }
-    }
-
-    /// The account id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for AccountId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// The version a durable execution runs on: `$LATEST`, `$LATEST.PUBLISHED` or a published version number.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -235,10 +102,18 @@ pub enum Service {
 
 impl Service {
     /// The service's name as it appears in ARNs.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Service::StepFunctions => "states",
             Service::Lambda => "lambda",
+        }
+    }
+
+    /// The service's name as people write it, for messages.
+    pub const fn display_name(self) -> &'static str {
+        match self {
+            Service::StepFunctions => "Step Functions",
+            Service::Lambda => "Lambda",
         }
     }
 }
@@ -246,87 +121,8 @@ impl Service {
 /// A parsed, classified target ARN. `Display` prints the canonical ARN, and `parse(display(x)) == x`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TargetArn {
-    partition: Partition,
-    region: Region,
-    account: AccountId,
+    scope: ArnScope,
     kind: TargetKind,
-}
-
-/// Why a string is not a target ARN. Messages quote at most a short, escaped excerpt of the input.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ArnError {
-    /// Empty input.
-    #[error("target ARN is empty")]
-    Empty,
-    /// Longer than any ARN the target APIs accept.
-    #[error("target ARN is {len} characters long; the limit is {max}")]
-    TooLong {
-        /// Length seen.
-        len: usize,
-        /// Limit for this kind of ARN.
-        max: usize,
-    },
-    /// A byte outside printable ASCII (whitespace, control characters, non-ASCII look-alikes).
-    #[error(
-        "target ARN has a character that is not printable ASCII at byte {position} (no whitespace, control or non-ASCII characters are allowed)"
-    )]
-    Character {
-        /// Byte offset of the first offending character.
-        position: usize,
-    },
-    /// Does not have the `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE` structure.
-    #[error("target is not an ARN of the form arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE")]
-    NotAnArn,
-    /// Unknown partition.
-    #[error(
-        "unknown partition {0} (expected one of aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-eusc)"
-    )]
-    Partition(String),
-    /// Malformed region.
-    #[error("malformed region {0}")]
-    Region(String),
-    /// Region does not belong to the partition.
-    #[error("region {region} is not in partition {partition}")]
-    PartitionMismatch {
-        /// Partition named in the ARN.
-        partition: Partition,
-        /// Region named in the ARN.
-        region: String,
-    },
-    /// Account is not 12 digits.
-    #[error("account {0} is not a 12-digit account id")]
-    Account(String),
-    /// A service other than Step Functions or Lambda.
-    #[error("service {0} is not supported (only states and lambda targets can be stopped)")]
-    Service(String),
-    /// Resource part does not match any supported resource type.
-    #[error("{service} resource {resource} is not an execution, durable execution, state machine or function")]
-    Resource {
-        /// The ARN's service.
-        service: &'static str,
-        /// Excerpt of the resource part.
-        resource: String,
-    },
-    /// A name field breaks its grammar.
-    #[error("{field} {value} is invalid: {rule}")]
-    Field {
-        /// Which field.
-        field: &'static str,
-        /// Excerpt of the value.
-        value: String,
-        /// The grammar it breaks.
-        rule: &'static str,
-    },
-}
-
-/// A short, escaped excerpt of untrusted input for error messages and logs.
-pub fn excerpt(s: &str) -> String {
-    const MAX: usize = 64;
-    let mut out: String = s.chars().take(MAX).flat_map(char::escape_debug).collect();
-    if s.chars().nth(MAX).is_some() {
-        out.push('…');
-    }
-    format!("\"{out}\"")
 }
 
 impl TargetArn {
@@ -347,12 +143,7 @@ impl TargetArn {
         else {
             return Err(ArnError::NotAnArn);
         };
-        let partition = Partition::parse_field(partition)?;
-        let region = Region::parse(region)?;
-        if Partition::of_region(&region) != partition {
-            return Err(ArnError::PartitionMismatch { partition, region: region.0 });
-        }
-        let account = AccountId::parse(account)?;
+        let scope = ArnScope::parse(partition, region, account)?;
         let kind = match service {
             "states" => parse_states_resource(resource)?,
             "lambda" => {
@@ -364,22 +155,27 @@ impl TargetArn {
             }
             other => return Err(ArnError::Service(excerpt(other))),
         };
-        Ok(TargetArn { partition, region, account, kind })
+        Ok(TargetArn { scope, kind })
+    }
+
+    /// Where the target lives.
+    pub fn scope(&self) -> &ArnScope {
+        &self.scope
     }
 
     /// The partition.
     pub fn partition(&self) -> Partition {
-        self.partition
+        self.scope.partition()
     }
 
     /// The region.
     pub fn region(&self) -> &Region {
-        &self.region
+        self.scope.region()
     }
 
     /// The account.
     pub fn account(&self) -> &AccountId {
-        &self.account
+        self.scope.account()
     }
 
     /// What the ARN names.
@@ -441,13 +237,8 @@ impl TargetArn {
 
     /// The function `name` (optionally qualified) in this partition, region and account, e.g. from an alarm's
     /// `FunctionName` dimension. Built through the parser, so it obeys the same grammar as any other ARN.
-    pub fn function(
-        partition: Partition,
-        region: &Region,
-        account: &AccountId,
-        name: &str,
-        qualifier: Option<&str>,
-    ) -> Result<TargetArn, ArnError> {
+    pub fn function(scope: &ArnScope, name: &str, qualifier: Option<&str>) -> Result<TargetArn, ArnError> {
+        let (partition, region, account) = (scope.partition(), scope.region(), scope.account());
         let qualifier = qualifier.map(|q| format!(":{q}")).unwrap_or_default();
         TargetArn::parse(&format!("arn:{partition}:lambda:{region}:{account}:function:{name}{qualifier}"))
     }
@@ -455,7 +246,7 @@ impl TargetArn {
 
 impl fmt::Display for TargetArn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (partition, region, account) = (self.partition, &self.region, &self.account);
+        let (partition, region, account) = (self.partition(), self.region(), self.account());
         write!(f, "arn:{partition}:{}:{region}:{account}:", self.service().as_str())?;
         match &self.kind {
             TargetKind::SfnExecution { state_machine, name } => write!(f, "execution:{state_machine}:{name}"),
@@ -665,16 +456,10 @@ mod tests {
             assert!(t.is_bulk() && t.not_stoppable_reason().is_none(), "{arn}");
         }
         assert!(!TargetArn::parse(SFN).unwrap().is_bulk());
-        let f = TargetArn::function(
-            Partition::Aws,
-            &Region::parse("eu-west-1").unwrap(),
-            &AccountId::parse("123456789012").unwrap(),
-            "checkout",
-            Some("live"),
-        )
-        .unwrap();
+        let scope = ArnScope::parse("aws", "eu-west-1", "123456789012").unwrap();
+        let f = TargetArn::function(&scope, "checkout", Some("live")).unwrap();
         assert_eq!(f.to_string(), "arn:aws:lambda:eu-west-1:123456789012:function:checkout:live");
-        assert!(TargetArn::function(Partition::Aws, f.region(), f.account(), "bad name", None).is_err());
+        assert!(TargetArn::function(f.scope(), "bad name", None).is_err());
     }
 
     #[test]

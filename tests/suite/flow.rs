@@ -3,8 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a clear failure
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -18,18 +16,18 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use stop_gateway::aws::durable::DurableAdapter;
+use stop_gateway::aws::regional::{Clients, Regional};
 use stop_gateway::aws::sfn::SfnAdapter;
-use stop_gateway::aws::{Clients, Regional};
-use stop_gateway::domain::audit::{AuditEvent, RecordingSink};
-use stop_gateway::handler::{App, handle};
+use stop_gateway::domain::audit::AuditEvent;
+use stop_gateway::handler::handle;
 use stop_gateway::service::Gateway;
-use support::{example_policy, gateway, lambda_client, sfn_client, sfn_status};
+use testkit::mocks::{example_policy, gateway, lambda_client, sfn_client, sfn_status};
 
-const HTTP: &str = include_str!("../events/apigw-rest-stop-sfn.json");
-const EVENT: &str = include_str!("../events/eventbridge-stop-sfn.json");
+const HTTP: &str = include_str!("../../events/apigw-rest-stop-sfn.json");
+const EVENT: &str = include_str!("../../events/eventbridge-stop-sfn.json");
 
 async fn run(gateway: Gateway, payload: &str) -> (Result<Value, String>, Vec<AuditEvent>) {
-    let app = App { gateway, sink: RecordingSink::default() };
+    let app = testkit::mocks::app(gateway);
     let raw: Box<RawValue> = serde_json::from_str(payload).unwrap();
     let result = handle(&app, LambdaEvent::new(raw, Context::default())).await.map_err(|e| e.to_string());
     (result, app.sink.events())
@@ -144,14 +142,14 @@ async fn targets_in_another_region_get_their_own_cached_client() {
         built.lock().unwrap().push(region.to_owned());
         Clients::same(client.clone())
     });
-    let pacer = std::sync::Arc::new(stop_gateway::pacing::Pacer::default());
+    let pacer = std::sync::Arc::new(stop_gateway::aws::pacing::Pacer::default());
     let gateway = Gateway::new(
         example_policy(),
         SfnAdapter::new(sfn, pacer.clone()),
         DurableAdapter::new(Regional::new("us-east-1", |_: &str| Clients::same(lambda_client(&[]))), pacer),
         stop_gateway::service::BulkSettings::default(),
     );
-    let app = App { gateway, sink: RecordingSink::default() };
+    let app = testkit::mocks::app(gateway);
     let eu = HTTP.replace("arn:aws:states:us-east-1:", "arn:aws:states:eu-west-1:");
     for _ in 0..3 {
         let raw: Box<RawValue> = serde_json::from_str(&eu).unwrap();

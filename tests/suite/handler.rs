@@ -3,16 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a clear failure
 
-mod support;
-
 use std::collections::BTreeMap;
 
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use serde_json::value::RawValue;
-use stop_gateway::domain::audit::{AuditEvent, RecordingSink};
-use stop_gateway::handler::{App, handle};
-use support::{RunningWorld, example_policy};
+use stop_gateway::domain::audit::AuditEvent;
+use stop_gateway::handler::handle;
+use testkit::mocks::{RunningWorld, example_policy};
 
 /// What each sample must produce: HTTP status (`None` for events, which get the plain body), outcome code,
 /// deciding rule, and how many Step Functions and durable stop calls it makes.
@@ -67,7 +65,7 @@ fn context(request_id: &str) -> Context {
 
 async fn invoke(payload: &str) -> (Result<Value, String>, Vec<AuditEvent>, RunningWorld) {
     let world = RunningWorld::new();
-    let app = App { gateway: world.gateway(example_policy()), sink: RecordingSink::default() };
+    let app = testkit::mocks::app(world.gateway(example_policy()));
     let raw: Box<RawValue> = serde_json::from_str(payload).unwrap();
     let result = handle(&app, LambdaEvent::new(raw, context("req-1"))).await.map_err(|e| e.to_string());
     let events = app.sink.events();
@@ -146,7 +144,7 @@ async fn every_sample_event_gets_its_response_and_one_audit_record() {
 
 #[tokio::test]
 async fn sfn_stop_sends_the_policy_error_code_and_a_cause_naming_caller_and_audit_id() {
-    let payload = include_str!("../events/apigw-rest-stop-sfn.json");
+    let payload = include_str!("../../events/apigw-rest-stop-sfn.json");
     let (_, audit, world) = invoke(payload).await;
     let stops = world.sfn_stops.lock().unwrap();
     let stop = &stops[0];
@@ -160,7 +158,7 @@ async fn sfn_stop_sends_the_policy_error_code_and_a_cause_naming_caller_and_audi
 
 #[tokio::test]
 async fn durable_stop_sends_an_error_object_pointing_at_the_audit_record() {
-    let payload = include_str!("../events/apigw-http-stop-durable.json");
+    let payload = include_str!("../../events/apigw-http-stop-durable.json");
     let (_, audit, world) = invoke(payload).await;
     let stops = world.durable_stops.lock().unwrap();
     let error = stops[0].error().unwrap();
@@ -175,7 +173,7 @@ async fn durable_stop_sends_an_error_object_pointing_at_the_audit_record() {
 
 #[tokio::test]
 async fn audit_record_keeps_who_what_why_and_decision() {
-    let (_, audit, _) = invoke(include_str!("../events/apigw-http-no-ticket.json")).await;
+    let (_, audit, _) = invoke(include_str!("../../events/apigw-http-no-ticket.json")).await;
     let r = &audit[0];
     assert_eq!(r.source, "apigw-http");
     assert_eq!(
@@ -211,7 +209,7 @@ async fn audit_record_keeps_who_what_why_and_decision() {
 
 #[tokio::test]
 async fn unknown_shape_names_the_accepted_shapes() {
-    let (result, audit, _) = invoke(include_str!("../events/unknown-shape.json")).await;
+    let (result, audit, _) = invoke(include_str!("../../events/unknown-shape.json")).await;
     let message = result.unwrap()["error"]["message"].as_str().unwrap().to_owned();
     for shape in ["EventBridge", "REST API (v1", "HTTP API (v2)", "function URL"] {
         assert!(message.contains(shape), "{message}");
@@ -231,7 +229,7 @@ async fn non_object_payloads_are_rejected_and_audited() {
 #[tokio::test]
 async fn alarm_reasons_are_truncated_but_api_reasons_are_refused() {
     let long = "x".repeat(40_000);
-    let mut event: Value = serde_json::from_str(include_str!("../events/eventbridge-stop-sfn.json")).unwrap();
+    let mut event: Value = serde_json::from_str(include_str!("../../events/eventbridge-stop-sfn.json")).unwrap();
     event["detail"]["reason"] = Value::String(long.clone());
     let (result, audit, world) = invoke(&event.to_string()).await;
     assert_eq!(result.unwrap()["outcome"], "stopped");
@@ -239,7 +237,7 @@ async fn alarm_reasons_are_truncated_but_api_reasons_are_refused() {
     let cause = world.sfn_stops.lock().unwrap()[0].cause().unwrap().to_owned();
     assert!(cause.len() <= 32_768 && cause.contains("[truncated by stop-gateway]"));
 
-    let mut event: Value = serde_json::from_str(include_str!("../events/apigw-http-dry-run.json")).unwrap();
+    let mut event: Value = serde_json::from_str(include_str!("../../events/apigw-http-dry-run.json")).unwrap();
     event["body"] = Value::String(serde_json::json!({"targetArn": "arn:aws:states:us-east-1:111122223333:execution:orders-api:r", "reason": format!("OPS-1 {long}")}).to_string());
     let (result, _, _) = invoke(&event.to_string()).await;
     let response = result.unwrap();
@@ -249,7 +247,7 @@ async fn alarm_reasons_are_truncated_but_api_reasons_are_refused() {
 
 async fn invoke_with(payload: &str, context: Context) -> (Result<Value, String>, Vec<AuditEvent>, RunningWorld) {
     let world = RunningWorld::new();
-    let app = App { gateway: world.gateway(example_policy()), sink: RecordingSink::default() };
+    let app = testkit::mocks::app(world.gateway(example_policy()));
     let raw: Box<RawValue> = serde_json::from_str(payload).unwrap();
     let result = handle(&app, LambdaEvent::new(raw, context)).await.map_err(|e| e.to_string());
     let events = app.sink.events();
@@ -258,7 +256,7 @@ async fn invoke_with(payload: &str, context: Context) -> (Result<Value, String>,
 
 #[tokio::test]
 async fn over_cap_answers_with_the_count_and_limit_and_stops_nothing() {
-    let (result, audit, world) = invoke(include_str!("../events/apigw-http-bulk-over-cap.json")).await;
+    let (result, audit, world) = invoke(include_str!("../../events/apigw-http-bulk-over-cap.json")).await;
     let body = body_of(&result.unwrap(), true);
     assert_eq!((body["error"]["count"].as_u64(), body["error"]["limit"].as_u64()), (Some(12), Some(10)));
     assert!(body["error"]["message"].as_str().unwrap().contains("\"confirmCount\": 12"));
@@ -268,7 +266,7 @@ async fn over_cap_answers_with_the_count_and_limit_and_stops_nothing() {
 
 #[tokio::test]
 async fn bulk_dry_run_lists_every_execution_that_would_stop() {
-    let mut event: Value = serde_json::from_str(include_str!("../events/apigw-http-bulk-over-cap.json")).unwrap();
+    let mut event: Value = serde_json::from_str(include_str!("../../events/apigw-http-bulk-over-cap.json")).unwrap();
     let mut body: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
     body["dryRun"] = Value::Bool(true);
     event["body"] = Value::String(body.to_string());
@@ -281,7 +279,7 @@ async fn bulk_dry_run_lists_every_execution_that_would_stop() {
 
 #[tokio::test]
 async fn alarm_records_name_the_alarm_and_how_targets_were_found() {
-    let (_, audit, _) = invoke(include_str!("../events/alarm-event-tags.json")).await;
+    let (_, audit, _) = invoke(include_str!("../../events/alarm-event-tags.json")).await;
     let r = &audit[0];
     assert_eq!((r.source, r.resolution), ("alarm-event", Some("tags")));
     let caller = r.caller.as_ref().unwrap();
@@ -295,14 +293,14 @@ async fn alarm_records_name_the_alarm_and_how_targets_were_found() {
     ));
     assert_eq!(r.counts.as_ref().unwrap()["stopped"], 12);
 
-    let (result, audit, _) = invoke(include_str!("../events/alarm-event-ok.json")).await;
+    let (result, audit, _) = invoke(include_str!("../../events/alarm-event-ok.json")).await;
     assert_eq!(result.unwrap()["outcome"], "ignored");
     assert!(audit[0].message.as_deref().unwrap().contains("changed to OK"));
 }
 
 #[tokio::test]
 async fn crafted_alarm_payloads_are_rejected() {
-    let base: Value = serde_json::from_str(include_str!("../events/alarm-event-tags.json")).unwrap();
+    let base: Value = serde_json::from_str(include_str!("../../events/alarm-event-tags.json")).unwrap();
     type Mutation = Box<dyn Fn(&mut Value)>;
     let cases: Vec<(&str, Mutation)> = vec![
         ("name differs from ARN", Box::new(|e| e["detail"]["alarmName"] = "other".into())),
@@ -338,7 +336,7 @@ async fn a_bulk_stop_out_of_time_reports_what_is_left_and_events_retry() {
         ctx
     };
     let (result, audit, world) =
-        invoke_with(include_str!("../events/apigw-http-bulk-state-machine.json"), soon()).await;
+        invoke_with(include_str!("../../events/apigw-http-bulk-state-machine.json"), soon()).await;
     let response = result.unwrap();
     assert_eq!(response["statusCode"], 503);
     let body = body_of(&response, true);
@@ -347,7 +345,7 @@ async fn a_bulk_stop_out_of_time_reports_what_is_left_and_events_retry() {
     assert_eq!(world.sfn_stops.lock().unwrap().len(), 0);
     assert_eq!(audit[0].counts.as_ref().unwrap()["remaining"], 3);
 
-    let (result, audit, _) = invoke_with(include_str!("../events/alarm-event-dimensions.json"), soon()).await;
+    let (result, audit, _) = invoke_with(include_str!("../../events/alarm-event-dimensions.json"), soon()).await;
     assert!(result.unwrap_err().starts_with("incomplete:"), "alarm events fail so Lambda retries and continues");
     assert_eq!(audit[0].outcome, "incomplete");
 }

@@ -5,20 +5,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
-use stop_gateway::domain::audit::{AuditEvent, RecordingSink};
-use stop_gateway::handler::{App, handle};
-use support::{RunningWorld, example_policy};
+use stop_gateway::domain::audit::AuditEvent;
+use stop_gateway::handler::handle;
+use testkit::mocks::{RunningWorld, example_policy};
 
 const SFN: &str = "arn:aws:states:us-east-1:111122223333:execution:orders-api:order-run-0042";
 
 async fn invoke(payload: &str) -> (Value, Vec<AuditEvent>, RunningWorld) {
     let world = RunningWorld::new();
-    let app = App { gateway: world.gateway(example_policy()), sink: RecordingSink::default() };
+    let app = testkit::mocks::app(world.gateway(example_policy()));
     let raw: Box<RawValue> = serde_json::from_str(payload).unwrap();
     let result =
         handle(&app, LambdaEvent::new(raw, Context::default())).await.expect("handled, not an invocation error");
@@ -27,7 +25,7 @@ async fn invoke(payload: &str) -> (Value, Vec<AuditEvent>, RunningWorld) {
 
 /// The HTTP API sample with its body replaced.
 fn http_with_body(body: &str) -> String {
-    let mut event: Value = serde_json::from_str(include_str!("../events/apigw-http-dry-run.json")).unwrap();
+    let mut event: Value = serde_json::from_str(include_str!("../../events/apigw-http-dry-run.json")).unwrap();
     event["body"] = Value::String(body.to_owned());
     event.to_string()
 }
@@ -83,7 +81,7 @@ async fn identity_in_the_body_is_refused_and_never_trusted() {
         assert_refused(field, &http_with_body(&body), (400, "invalid_request")).await;
     }
     // Without an IAM identity in the context, a body that claims one is still unauthenticated.
-    let mut event: Value = serde_json::from_str(include_str!("../events/apigw-http-no-iam-identity.json")).unwrap();
+    let mut event: Value = serde_json::from_str(include_str!("../../events/apigw-http-no-iam-identity.json")).unwrap();
     event["body"] = Value::String(json!({"targetArn": SFN, "reason": "OPS-1 trust me"}).to_string());
     assert_refused("no identity", &event.to_string(), (401, "unauthenticated")).await;
 }
@@ -122,7 +120,7 @@ async fn oversized_and_deeply_nested_bodies_are_refused() {
 
 #[tokio::test]
 async fn events_from_unexpected_sources_or_accounts_stop_nothing() {
-    let base: Value = serde_json::from_str(include_str!("../events/eventbridge-stop-sfn.json")).unwrap();
+    let base: Value = serde_json::from_str(include_str!("../../events/eventbridge-stop-sfn.json")).unwrap();
     let cases: Vec<(&str, Value, &str)> = vec![
         ("look-alike source", json!({"source": "com.example.alarms.evil"}), "denied"),
         ("source with a suffix space", json!({"source": "com.example.alarms "}), "invalid_request"),
