@@ -77,4 +77,3 @@ pub enum Parsed {
     /// Nothing: an alarm state change that is not a transition into ALARM (audited, not acted on).
     Ignore(String),
 }
-

@@ -176,3 +176,125 @@ fn from_http(http: HttpParts<'_>, facts: &mut Facts, source: SourceKind) -> Resu
     let caller = facts.caller.clone().ok_or_else(|| StopError::Unauthenticated("no IAM identity".to_owned()))?;
     build_request(body, caller, source, facts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &str =
+        r#"{"targetArn": "arn:aws:states:us-east-1:111122223333:execution:orders-api:run-1", "reason": "OPS-1 stuck"}"#;
+
+    /// One HTTP request to the door and what it must come to: `Ok` or the error code.
+    struct Case {
+        name: &'static str,
+        method: &'static str,
+        path: &'static str,
+        content_type: Option<&'static str>,
+        body: Option<String>,
+        base64: bool,
+        expect: Result<(), &'static str>,
+    }
+
+    fn case(name: &'static str) -> Case {
+        Case {
+            name,
+            method: "POST",
+            path: "/prod/stop",
+            content_type: Some("application/json"),
+            body: Some(BODY.to_owned()),
+            base64: false,
+            expect: Ok(()),
+        }
+    }
+
+    fn caller() -> Caller {
+        iam_caller(Some("arn:aws:sts::111122223333:assumed-role/OnCall/alice"), Some("111122223333"), None).unwrap()
+    }
+
+    fn run(c: &Case) -> Result<StopRequest, StopError> {
+        let mut headers = HeaderMap::new();
+        if let Some(t) = c.content_type {
+            headers.insert(header::CONTENT_TYPE, t.parse().unwrap());
+        }
+        let http =
+            HttpParts { method: c.method, path: c.path, headers: &headers, body: c.body.as_deref(), base64: c.base64 };
+        let mut facts = Facts { caller: Some(caller()), ..Facts::default() };
+        from_http(http, &mut facts, SourceKind::HttpApi)
+    }
+
+    #[test]
+    fn the_door_checks_route_method_content_type_and_size_in_that_order() {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let big = format!(r#"{{"reason": "{}"}}"#, "x".repeat(MAX_BODY_BYTES));
+        let cases = [
+            case("a POST to …/stop"),
+            Case { path: "/stop", ..case("no stage prefix") },
+            Case { content_type: Some("application/json; charset=utf-8"), ..case("a charset parameter") },
+            Case { content_type: Some("Application/JSON"), ..case("media types are case-insensitive") },
+            Case { content_type: None, ..case("no content type") },
+            Case { body: Some(b64(BODY)), base64: true, ..case("a base64 body") },
+            Case { path: "/prod/stopper", expect: Err("route_not_found"), ..case("a longer last segment") },
+            Case { path: "/prod/stop/", expect: Err("route_not_found"), ..case("a trailing slash") },
+            Case { path: "/prod/STOP", expect: Err("route_not_found"), ..case("another case") },
+            Case { method: "GET", expect: Err("method_not_allowed"), ..case("GET") },
+            Case { method: "post", expect: Err("method_not_allowed"), ..case("a lower-case method") },
+            Case { method: "GET", path: "/x", expect: Err("route_not_found"), ..case("the route first") },
+            Case { content_type: Some("text/plain"), expect: Err("invalid_request"), ..case("text/plain") },
+            Case { content_type: Some("application/jsonx"), expect: Err("invalid_request"), ..case("a look-alike") },
+            Case { body: None, expect: Err("invalid_request"), ..case("no body") },
+            Case { body: Some(" \n".into()), expect: Err("invalid_request"), ..case("a blank body") },
+            Case { body: Some("{".into()), expect: Err("invalid_request"), ..case("broken JSON") },
+            Case { body: Some("%%%".into()), base64: true, expect: Err("invalid_request"), ..case("bad base64") },
+            Case { body: Some(big.clone()), expect: Err("payload_too_large"), ..case("over the limit") },
+            Case { body: Some(b64(&big)), base64: true, expect: Err("payload_too_large"), ..case("over it, encoded") },
+            Case {
+                body: Some("A".repeat(MAX_BODY_BYTES * 2)),
+                base64: true,
+                expect: Err("payload_too_large"),
+                ..case("refused before decoding")
+            },
+        ];
+        for c in &cases {
+            let got = run(c).map(|_| ()).map_err(|e| e.code());
+            assert_eq!(got, c.expect, "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn a_wrong_method_names_the_allowed_one() {
+        let err = run(&Case { method: "DELETE", ..case("DELETE") }).unwrap_err();
+        assert!(matches!(err, StopError::MethodNotAllowed { allow: "POST", .. }), "{err:?}");
+    }
+
+    #[test]
+    fn identities_must_be_attested_whole_and_agree() {
+        let principal = "arn:aws:iam::111122223333:user/ops";
+        let table = [
+            (Some(principal), Some("111122223333"), Ok(())),
+            (None, Some("111122223333"), Err("no IAM identity")),
+            (Some(principal), None, Err("no IAM identity")),
+            (Some(""), Some("111122223333"), Err("no IAM identity")),
+            (Some(principal), Some("444455556666"), Err("disagree")),
+            (Some("arn:aws:iam::111122223333:user/ops\u{200b}"), Some("111122223333"), Err("principal ARN has")),
+            (Some(principal), Some("1111"), Err("12-digit")),
+        ];
+        for (user, account, expect) in table {
+            let got = iam_caller(user, account, None).map(|_| ()).map_err(|e| e.to_string());
+            match (got, expect) {
+                (Ok(()), Ok(())) => {}
+                (Err(message), Err(part)) => assert!(message.contains(part), "{user:?} {account:?}: {message}"),
+                (got, expect) => panic!("{user:?} {account:?}: got {got:?}, expected {expect:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn function_url_domains_are_matched_by_whole_labels() {
+        let domain = |d: &str| is_function_url_domain(Some(&Value::String(d.to_owned())));
+        assert!(domain("abc.lambda-url.us-east-1.on.aws"));
+        assert!(!domain("abc.lambda-url.us-east-1.on.aws.example.com"));
+        assert!(!domain("lambda-url.us-east-1.on.aws"));
+        assert!(!domain("abc.execute-api.us-east-1.amazonaws.com"));
+        assert!(!is_function_url_domain(None));
+    }
+}

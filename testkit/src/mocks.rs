@@ -1,4 +1,5 @@
-//! Shared test support: a gateway whose SDK clients are aws-smithy-mocks clients, and the example policy.
+//! A gateway whose SDK clients are aws-smithy-mocks clients (the same client code production runs), the example
+//! policy, a sink that records audit events, and one way to invoke the real handler.
 
 use std::sync::{Arc, Mutex};
 
@@ -8,14 +9,18 @@ use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sfn::operation::stop_execution::{StopExecutionInput, StopExecutionOutput};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::DateTime;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::Value;
+use serde_json::value::RawValue;
 use stop_gateway::aws::durable::DurableAdapter;
-use stop_gateway::aws::pacing::Pacer;
 use stop_gateway::aws::regional::{Clients, Regional};
 use stop_gateway::aws::sfn::SfnAdapter;
 use stop_gateway::config::policy_doc::{Format, PolicyDocument, parse_policy};
 use stop_gateway::domain::audit::{AuditEvent, AuditSink};
+use stop_gateway::domain::outcome::StopText;
 use stop_gateway::domain::policy::Policy;
-use stop_gateway::handler::App;
+use stop_gateway::domain::text::{ErrorCode, Overflow, Reason};
+use stop_gateway::handler::{App, handle};
 use stop_gateway::service::{BulkSettings, Gateway};
 
 /// When the mocked executions started.
@@ -45,15 +50,55 @@ pub fn lambda_client(rules: &[&Rule]) -> aws_sdk_lambda::Client {
         .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled()))
 }
 
+/// A Step Functions adapter whose every region is served by `client`, with its own pacer.
+pub fn sfn_adapter(client: aws_sdk_sfn::Client) -> SfnAdapter {
+    SfnAdapter::new(Regional::new("us-east-1", move |_: &str| Clients::same(client.clone())), Arc::default())
+}
+
+/// A durable-execution adapter whose every region is served by `client`, with its own pacer.
+pub fn durable_adapter(client: aws_sdk_lambda::Client) -> DurableAdapter {
+    DurableAdapter::new(Regional::new("us-east-1", move |_: &str| Clients::same(client.clone())), Arc::default())
+}
+
 /// A gateway over the given clients, every region served by the same mock.
 pub fn gateway(policy: Policy, sfn: aws_sdk_sfn::Client, lambda: aws_sdk_lambda::Client) -> Gateway {
-    let pacer = Arc::new(Pacer::default());
-    Gateway::new(
-        policy,
-        SfnAdapter::new(Regional::new("us-east-1", move |_: &str| Clients::same(sfn.clone())), pacer.clone()),
-        DurableAdapter::new(Regional::new("us-east-1", move |_: &str| Clients::same(lambda.clone())), pacer),
-        BulkSettings::default(),
-    )
+    Gateway::new(policy, sfn_adapter(sfn), durable_adapter(lambda), BulkSettings::default())
+}
+
+/// A deadline far enough away not to matter.
+pub fn far_deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(600)
+}
+
+/// Runs `f` with the stop text of an on-call stop (`Ops.Stop`, "OPS-1 because").
+pub async fn with_text<T>(f: impl AsyncFnOnce(&StopText<'_>) -> T) -> T {
+    let code = ErrorCode::parse("Ops.Stop").unwrap();
+    let reason = Reason::parse("OPS-1 because", Overflow::Reject).unwrap();
+    let text = StopText {
+        error_code: &code,
+        reason: &reason,
+        caller: "caller",
+        source: "apigw-http",
+        audit_id: "a",
+        rule_id: "r",
+    };
+    f(&text).await
+}
+
+/// Invokes the real handler over `gateway` once, as the runtime would, with `context`: the answer (or the
+/// invocation error, as text) and every audit record the request emitted.
+pub async fn invoke(gateway: Gateway, payload: &str, context: Context) -> (Result<Value, String>, Vec<AuditEvent>) {
+    let app = app(gateway);
+    let raw: Box<RawValue> = serde_json::from_str(payload).unwrap();
+    let result = handle(&app, LambdaEvent::new(raw, context)).await.map_err(|e| e.to_string());
+    (result, app.sink.events())
+}
+
+/// A runtime context carrying `request_id`, as Lambda's would.
+pub fn context(request_id: &str) -> Context {
+    let mut context = Context::default();
+    context.request_id = request_id.to_owned();
+    context
 }
 
 /// Mocks where every execution is running and every stop succeeds, recording what the stops sent.

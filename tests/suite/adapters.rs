@@ -11,44 +11,24 @@ use aws_sdk_lambda::types::error as lambda_err;
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::operation::stop_execution::{StopExecutionError, StopExecutionOutput};
 use aws_sdk_sfn::types::error as sfn_err;
-use aws_smithy_mocks::mock;
+use aws_smithy_mocks::{Rule, mock};
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::DateTime;
 use aws_smithy_types::body::SdkBody;
-use stop_gateway::aws::durable::DurableAdapter;
 use stop_gateway::aws::pacing::Pacer;
 use stop_gateway::aws::regional::{Clients, Regional};
 use stop_gateway::aws::sfn::SfnAdapter;
-use stop_gateway::domain::outcome::StopText;
 use stop_gateway::domain::target::TargetArn;
-use stop_gateway::domain::text::{ErrorCode, Overflow, Reason};
 use stop_gateway::error::StopError;
-use testkit::mocks::{lambda_client, running_durable, running_sfn, sfn_client};
+use testkit::mocks::{
+    durable_adapter, far_deadline, lambda_client, running_durable, running_sfn, sfn_adapter, sfn_client, with_text,
+};
 
 const SFN: &str = "arn:aws:states:us-east-1:111122223333:execution:orders-api:run-1";
 const DURABLE: &str = "arn:aws:lambda:us-east-1:111122223333:function:checkout:$LATEST/durable-execution/o-1/abc";
 
 /// An error to inject and the (code, retryable) outcome it must map to.
 type Case<E> = (fn() -> E, (&'static str, bool));
-
-fn sfn_adapter(client: aws_sdk_sfn::Client) -> SfnAdapter {
-    SfnAdapter::new(
-        Regional::new("us-east-1", move |_: &str| Clients::same(client.clone())),
-        Arc::new(Pacer::default()),
-    )
-}
-
-fn durable_adapter(client: aws_sdk_lambda::Client) -> DurableAdapter {
-    DurableAdapter::new(
-        Regional::new("us-east-1", move |_: &str| Clients::same(client.clone())),
-        Arc::new(Pacer::default()),
-    )
-}
-
-/// A deadline far enough away not to matter.
-fn later() -> tokio::time::Instant {
-    tokio::time::Instant::now() + std::time::Duration::from_secs(600)
-}
 
 /// A throttled read is tried again (after backing off) four more times before throttling is the answer; a
 /// throttled stop, which the SDK does not retry itself, fourteen more times (as many tries as a read's three
@@ -65,18 +45,21 @@ fn outcome(err: &StopError) -> (&'static str, bool) {
     (err.code(), err.is_retryable())
 }
 
-async fn with_text<T>(f: impl AsyncFnOnce(&StopText<'_>) -> T) -> T {
-    let code = ErrorCode::parse("Ops.Stop").unwrap();
-    let reason = Reason::parse("OPS-1 because", Overflow::Reject).unwrap();
-    let text = StopText {
-        error_code: &code,
-        reason: &reason,
-        caller: "caller",
-        source: "apigw-http",
-        audit_id: "a",
-        rule_id: "r",
-    };
-    f(&text).await
+/// Injects each case's error through the rule `rule_for` builds, makes the call `run` makes, and checks the
+/// outcome and how often the call was tried (`stop`: a stop call, which the SDK does not retry itself).
+async fn assert_maps<E: std::fmt::Debug>(
+    cases: Vec<Case<E>>,
+    stop: bool,
+    rule_for: impl Fn(fn() -> E) -> Rule,
+    run: impl AsyncFn(&Rule) -> StopError,
+) {
+    for (error, expected) in cases {
+        let label = format!("{:?}", error());
+        let rule = rule_for(error);
+        let err = run(&rule).await;
+        assert_eq!(outcome(&err), expected, "{label}");
+        assert_eq!(rule.num_calls(), calls_for(expected, stop), "{label}");
+    }
 }
 
 fn http(status: u16, error_type: Option<&str>) -> Response {
@@ -110,15 +93,13 @@ async fn describe_execution_errors_map_to_outcomes() {
             ("throttled", true),
         ),
     ];
-    for (error, expected) in cases {
-        let label = format!("{:?}", error());
-        let rule = mock!(aws_sdk_sfn::Client::describe_execution)
+    let rule_for = |error| {
+        mock!(aws_sdk_sfn::Client::describe_execution)
             .match_requests(|r| r.execution_arn() == Some(SFN))
-            .then_error(error);
-        let err = sfn_adapter(sfn_client(&[&rule])).describe(&target, later()).await.unwrap_err();
-        assert_eq!(outcome(&err), expected, "{label}");
-        assert_eq!(rule.num_calls(), calls_for(expected, false), "{label}");
-    }
+            .then_error(error)
+    };
+    let run = async |rule: &Rule| sfn_adapter(sfn_client(&[rule])).describe(&target, far_deadline()).await.unwrap_err();
+    assert_maps(cases, false, rule_for, run).await;
 }
 
 // Paused time: the throttle backoff (up to 5 s a wait) passes instantly.
@@ -148,14 +129,11 @@ async fn stop_execution_errors_map_to_outcomes() {
             ("throttled", true),
         ),
     ];
-    for (error, expected) in cases {
-        let label = format!("{:?}", error());
-        let rule = mock!(aws_sdk_sfn::Client::stop_execution).then_error(error);
-        let err =
-            with_text(async |t| sfn_adapter(sfn_client(&[&rule])).stop(&target, t, later()).await).await.unwrap_err();
-        assert_eq!(outcome(&err), expected, "{label}");
-        assert_eq!(rule.num_calls(), calls_for(expected, true), "{label}");
-    }
+    let rule_for = |error| mock!(aws_sdk_sfn::Client::stop_execution).then_error(error);
+    let run = async |rule: &Rule| {
+        with_text(async |t| sfn_adapter(sfn_client(&[rule])).stop(&target, t, far_deadline()).await).await.unwrap_err()
+    };
+    assert_maps(cases, true, rule_for, run).await;
 }
 
 // Paused time: the throttle backoff (up to 5 s a wait) passes instantly.
@@ -205,25 +183,23 @@ async fn durable_errors_map_to_outcomes() {
         };
     }
     let get_cases: Vec<Case<GetDurableExecutionError>> = cases!(GetDurableExecutionError);
-    for (error, expected) in get_cases {
-        let label = format!("{:?}", error());
-        let rule = mock!(aws_sdk_lambda::Client::get_durable_execution)
+    let rule_for = |error| {
+        mock!(aws_sdk_lambda::Client::get_durable_execution)
             .match_requests(|r| r.durable_execution_arn() == Some(DURABLE))
-            .then_error(error);
-        let err = durable_adapter(lambda_client(&[&rule])).describe(&target, later()).await.unwrap_err();
-        assert_eq!(outcome(&err), expected, "{label}");
-        assert_eq!(rule.num_calls(), calls_for(expected, false), "{label}");
-    }
+            .then_error(error)
+    };
+    let run = async |rule: &Rule| {
+        durable_adapter(lambda_client(&[rule])).describe(&target, far_deadline()).await.unwrap_err()
+    };
+    assert_maps(get_cases, false, rule_for, run).await;
     let stop_cases: Vec<Case<StopDurableExecutionError>> = cases!(StopDurableExecutionError);
-    for (error, expected) in stop_cases {
-        let label = format!("{:?}", error());
-        let rule = mock!(aws_sdk_lambda::Client::stop_durable_execution).then_error(error);
-        let err = with_text(async |t| durable_adapter(lambda_client(&[&rule])).stop(&target, t, later()).await)
+    let rule_for = |error| mock!(aws_sdk_lambda::Client::stop_durable_execution).then_error(error);
+    let run = async |rule: &Rule| {
+        with_text(async |t| durable_adapter(lambda_client(&[rule])).stop(&target, t, far_deadline()).await)
             .await
-            .unwrap_err();
-        assert_eq!(outcome(&err), expected, "{label}");
-        assert_eq!(rule.num_calls(), calls_for(expected, true), "{label}");
-    }
+            .unwrap_err()
+    };
+    assert_maps(stop_cases, true, rule_for, run).await;
 }
 
 #[tokio::test]
@@ -239,7 +215,7 @@ async fn unmodelled_http_failures_map_by_status_and_code() {
     ];
     for (status, error_type, expected) in cases {
         let rule = mock!(aws_sdk_sfn::Client::describe_execution).then_http_response(move || http(status, error_type));
-        let err = sfn_adapter(sfn_client(&[&rule])).describe(&target, later()).await.unwrap_err();
+        let err = sfn_adapter(sfn_client(&[&rule])).describe(&target, far_deadline()).await.unwrap_err();
         assert_eq!(outcome(&err), expected, "{status} {error_type:?}");
         assert!(std::error::Error::source(&err).is_some(), "the SDK error is kept as the source");
     }
@@ -260,7 +236,7 @@ async fn a_connection_failure_is_a_retryable_upstream_error() {
         .http_client(stop_gateway::aws::sdk::https_client(None))
         .build();
     let adapter = sfn_adapter(aws_sdk_sfn::Client::from_conf(conf));
-    let err = adapter.describe(&TargetArn::parse(SFN).unwrap(), later()).await.unwrap_err();
+    let err = adapter.describe(&TargetArn::parse(SFN).unwrap(), far_deadline()).await.unwrap_err();
     assert_eq!(outcome(&err), ("upstream_error", true));
 }
 
@@ -272,9 +248,9 @@ async fn successful_calls_report_status_and_stop_time() {
         .match_requests(|r| r.error() == Some("Ops.Stop") && r.cause().is_some_and(|c| c.starts_with("OPS-1 because")))
         .then_output(|| StopExecutionOutput::builder().stop_date(DateTime::from_secs(1_795_230_765)).build().unwrap());
     let adapter = sfn_adapter(sfn_client(&[&describe, &stop]));
-    let state = adapter.describe(&sfn_target, later()).await.unwrap();
+    let state = adapter.describe(&sfn_target, far_deadline()).await.unwrap();
     assert_eq!((state.status.as_str(), state.stoppable), ("RUNNING", true));
-    let stopped = with_text(async |t| adapter.stop(&sfn_target, t, later()).await).await.unwrap();
+    let stopped = with_text(async |t| adapter.stop(&sfn_target, t, far_deadline()).await).await.unwrap();
     assert_eq!(stopped.map(|t| t.timestamp()), Some(1_795_230_765));
 
     let durable_target = TargetArn::parse(DURABLE).unwrap();
@@ -289,7 +265,7 @@ async fn successful_calls_report_status_and_stop_time() {
     ] {
         let get = mock!(aws_sdk_lambda::Client::get_durable_execution)
             .then_output(move || testkit::mocks::durable_status(DURABLE, status));
-        let state = durable_adapter(lambda_client(&[&get])).describe(&durable_target, later()).await.unwrap();
+        let state = durable_adapter(lambda_client(&[&get])).describe(&durable_target, far_deadline()).await.unwrap();
         assert_eq!((state.status.as_str(), state.stoppable), (status, stoppable));
     }
     let get = mock!(aws_sdk_lambda::Client::get_durable_execution).then_output(|| running_durable(DURABLE));
@@ -297,7 +273,7 @@ async fn successful_calls_report_status_and_stop_time() {
     let stop = mock!(aws_sdk_lambda::Client::stop_durable_execution)
         .then_output(|| StopDurableExecutionOutput::builder().stop_timestamp(DateTime::from_secs(0)).build().unwrap());
     let adapter = durable_adapter(lambda_client(&[&get, &stop]));
-    assert_eq!(with_text(async |t| adapter.stop(&durable_target, t, later()).await).await.unwrap(), None);
+    assert_eq!(with_text(async |t| adapter.stop(&durable_target, t, far_deadline()).await).await.unwrap(), None);
 }
 
 // The clients as production builds them: reads retry transient failures in the SDK, stops make one attempt
@@ -325,9 +301,9 @@ async fn a_transient_read_failure_is_tried_again_and_a_stop_is_not() {
         Regional::new("us-east-1", move |_: &str| Clients { read: read.clone(), stop: stop_client.clone() }),
         Arc::new(Pacer::default()),
     );
-    let state = adapter.describe(&target, later()).await.unwrap();
+    let state = adapter.describe(&target, far_deadline()).await.unwrap();
     assert_eq!((state.status.as_str(), describe.num_calls()), ("RUNNING", 3), "two 500s, then the answer");
-    let err = with_text(async |t| adapter.stop(&target, t, later()).await).await.unwrap_err();
+    let err = with_text(async |t| adapter.stop(&target, t, far_deadline()).await).await.unwrap_err();
     assert_eq!(outcome(&err), ("upstream_error", true));
     assert_eq!(stop.num_calls(), 1, "a stop is never sent twice by the SDK");
 }

@@ -5,22 +5,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use lambda_runtime::{Context, LambdaEvent};
-use serde_json::value::RawValue;
+use lambda_runtime::Context;
 use serde_json::{Value, json};
 use stop_gateway::domain::audit::AuditEvent;
-use stop_gateway::handler::handle;
-use testkit::mocks::{RunningWorld, example_policy};
+use testkit::mocks::{RunningWorld, example_policy, invoke as invoke_handler};
 
 const SFN: &str = "arn:aws:states:us-east-1:111122223333:execution:orders-api:order-run-0042";
 
 async fn invoke(payload: &str) -> (Value, Vec<AuditEvent>, RunningWorld) {
     let world = RunningWorld::new();
-    let app = testkit::mocks::app(world.gateway(example_policy()));
-    let raw: Box<RawValue> = serde_json::from_str(payload).unwrap();
-    let result =
-        handle(&app, LambdaEvent::new(raw, Context::default())).await.expect("handled, not an invocation error");
-    (result, app.sink.events(), world)
+    let (result, events) = invoke_handler(world.gateway(example_policy()), payload, Context::default()).await;
+    (result.expect("handled, not an invocation error"), events, world)
 }
 
 /// The HTTP API sample with its body replaced.

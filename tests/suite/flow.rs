@@ -27,10 +27,7 @@ const HTTP: &str = include_str!("../../events/apigw-rest-stop-sfn.json");
 const EVENT: &str = include_str!("../../events/eventbridge-stop-sfn.json");
 
 async fn run(gateway: Gateway, payload: &str) -> (Result<Value, String>, Vec<AuditEvent>) {
-    let app = testkit::mocks::app(gateway);
-    let raw: Box<RawValue> = serde_json::from_str(payload).unwrap();
-    let result = handle(&app, LambdaEvent::new(raw, Context::default())).await.map_err(|e| e.to_string());
-    (result, app.sink.events())
+    testkit::mocks::invoke(gateway, payload, Context::default()).await
 }
 
 fn sfn_only(rules: &[&Rule]) -> Gateway {

@@ -5,12 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::Context;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use stop_gateway::domain::audit::AuditEvent;
-use stop_gateway::handler::handle;
-use testkit::mocks::{RunningWorld, example_policy};
+use testkit::mocks::{RunningWorld, context, example_policy};
 
 /// What each sample must produce: HTTP status (`None` for events, which get the plain body), outcome code,
 /// deciding rule, and how many Step Functions and durable stop calls it makes.
@@ -57,19 +55,8 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
     ])
 }
 
-fn context(request_id: &str) -> Context {
-    let mut ctx = Context::default();
-    ctx.request_id = request_id.to_owned();
-    ctx
-}
-
 async fn invoke(payload: &str) -> (Result<Value, String>, Vec<AuditEvent>, RunningWorld) {
-    let world = RunningWorld::new();
-    let app = testkit::mocks::app(world.gateway(example_policy()));
-    let raw: Box<RawValue> = serde_json::from_str(payload).unwrap();
-    let result = handle(&app, LambdaEvent::new(raw, context("req-1"))).await.map_err(|e| e.to_string());
-    let events = app.sink.events();
-    (result, events, world)
+    invoke_with(payload, context("req-1")).await
 }
 
 /// The JSON body of a response: HTTP shapes carry it as a string in `body`.
@@ -247,10 +234,7 @@ async fn alarm_reasons_are_truncated_but_api_reasons_are_refused() {
 
 async fn invoke_with(payload: &str, context: Context) -> (Result<Value, String>, Vec<AuditEvent>, RunningWorld) {
     let world = RunningWorld::new();
-    let app = testkit::mocks::app(world.gateway(example_policy()));
-    let raw: Box<RawValue> = serde_json::from_str(payload).unwrap();
-    let result = handle(&app, LambdaEvent::new(raw, context)).await.map_err(|e| e.to_string());
-    let events = app.sink.events();
+    let (result, events) = testkit::mocks::invoke(world.gateway(example_policy()), payload, context).await;
     (result, events, world)
 }
 
