@@ -191,10 +191,8 @@ fn parse_routing(named: BTreeMap<String, String>, mappings: Vec<AlarmTargetsDoc>
     let mut routing = AlarmRouting::default();
     for (name, arn) in named {
         let path = format!("named_targets.{name}");
-        let ok = (1..=64).contains(&name.len())
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if !ok {
-            return Err(at(path, "target names use 1-64 characters from A-Z a-z 0-9 . _ -"));
+        if !is_identifier(&name) {
+            return Err(at(path, format!("target names use {IDENTIFIER}")));
         }
         let target = TargetArn::parse(&arn).map_err(|e| at(&path, e))?;
         routing.named.insert(name, target);
@@ -237,11 +235,16 @@ fn at(path: impl Into<String>, message: impl ToString) -> PolicyError {
     PolicyError { path: path.into(), message: message.to_string() }
 }
 
+/// The grammar of rule ids and target names, which decisions and audit records quote.
+const IDENTIFIER: &str = "1-64 characters from A-Z a-z 0-9 . _ -";
+
+fn is_identifier(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 fn parse_rule(doc: RuleDoc, path: &str, default_code: &ErrorCode) -> Result<Rule, PolicyError> {
-    let id_ok = (1..=64).contains(&doc.id.len())
-        && doc.id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if !id_ok {
-        return Err(at(format!("{path}.id"), "use 1-64 characters from A-Z a-z 0-9 . _ -"));
+    if !is_identifier(&doc.id) {
+        return Err(at(format!("{path}.id"), format!("use {IDENTIFIER}")));
     }
     let effect = match doc.effect {
         EffectDoc::Allow => Effect::Allow,
@@ -420,9 +423,7 @@ fn parse_error_codes(
     };
     let mut allowed = Vec::with_capacity(doc.allowed.len());
     for (i, code) in doc.allowed.iter().enumerate() {
-        // A glob over codes: the code alphabet plus `*`.
-        ErrorCode::parse(&code.replace('*', "x")).map_err(|e| at(format!("{path}.allowed[{i}]"), e))?;
-        allowed.push(Glob::new(code).map_err(|e| at(format!("{path}.allowed[{i}]"), e))?);
+        allowed.push(ErrorCode::glob(code).map_err(|e| at(format!("{path}.allowed[{i}]"), e))?);
     }
     Ok(ErrorCodeRule { allowed, default })
 }

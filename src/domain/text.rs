@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use super::glob::Glob;
+
 /// Step Functions `StopExecution.cause` is at most 32 768 characters. The gateway appends who asked and the audit
 /// id to the reason (at most [`CAUSE_ENVELOPE_RESERVE`] bytes), so the reason itself gets the rest.
 pub const SFN_CAUSE_MAX: usize = 32_768;
@@ -130,9 +132,22 @@ pub struct ErrorCodeError {
 impl ErrorCode {
     /// Parses an error code.
     pub fn parse(raw: &str) -> Result<ErrorCode, ErrorCodeError> {
-        let ok = (1..=MAX_ERROR_CODE_LEN).contains(&raw.len())
-            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'));
-        if ok { Ok(ErrorCode(raw.to_owned())) } else { Err(ErrorCodeError { value: excerpt(raw) }) }
+        if Self::fits(raw, b"") { Ok(ErrorCode(raw.to_owned())) } else { Err(ErrorCodeError { value: excerpt(raw) }) }
+    }
+
+    /// Parses a glob over error codes, for policy rules: the code alphabet plus `*`.
+    pub fn glob(raw: &str) -> Result<Glob, ErrorCodeError> {
+        let invalid = || ErrorCodeError { value: excerpt(raw) };
+        if !Self::fits(raw, b"*") {
+            return Err(invalid());
+        }
+        Glob::new(raw).map_err(|_| invalid())
+    }
+
+    /// Whether `raw` is 1 to [`MAX_ERROR_CODE_LEN`] characters of the code alphabet, plus `extra`.
+    fn fits(raw: &str, extra: &[u8]) -> bool {
+        (1..=MAX_ERROR_CODE_LEN).contains(&raw.len())
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-:".contains(&b) || extra.contains(&b))
     }
 
     /// The code.
