@@ -42,6 +42,10 @@ pub enum StopError {
     /// The policy said no.
     #[error("{0}")]
     Denied(String),
+    /// A listed execution the gateway will not touch: it does not belong to the listed target, or the policy
+    /// does not allow it on its own.
+    #[error("{0}")]
+    Refused(String),
     /// The execution does not exist.
     #[error("{0} does not exist")]
     NotFound(String),
@@ -92,6 +96,7 @@ impl StopError {
             StopError::PayloadTooLarge { .. } => "payload_too_large",
             StopError::Unauthenticated(_) => "unauthenticated",
             StopError::Denied(_) => "denied",
+            StopError::Refused(_) => "refused",
             StopError::NotFound(_) => "not_found",
             StopError::NotStoppable(_) => "not_stoppable",
             StopError::BlastRadiusExceeded { .. } => "blast_radius_exceeded",
@@ -118,6 +123,8 @@ pub enum Progress {
     Done,
     /// Executions are left (deadline reached, or transient failures); a resend continues idempotently.
     Incomplete,
+    /// Executions were left running for reasons a resend would not change (a bulk stop that failed in part).
+    Failed,
 }
 
 /// An HTTP answer's status line and the headers that depend on the outcome.
@@ -154,6 +161,8 @@ pub fn disposition(source: SourceKind, result: Result<Progress, &StopError>, aud
         }
         // HTTP callers read `remaining` and resend.
         Ok(Progress::Incomplete) => return Disposition::Answer(Status { code: 503, allow: None }),
+        // The answer lists what failed and why; a retry would give the same one.
+        Ok(Progress::Failed) => return Disposition::Answer(Status { code: 502, allow: None }),
         Err(err) => err,
     };
     if retry && err.is_retryable() {
@@ -166,7 +175,7 @@ pub fn disposition(source: SourceKind, result: Result<Progress, &StopError>, aud
     let (code, allow) = match err {
         StopError::InvalidRequest(_) => (400, None),
         StopError::Unauthenticated(_) => (401, None),
-        StopError::Denied(_) => (403, None),
+        StopError::Denied(_) | StopError::Refused(_) => (403, None),
         StopError::NotFound(_) | StopError::RouteNotFound(_) => (404, None),
         StopError::MethodNotAllowed { allow, .. } => (405, Some(*allow)),
         StopError::NotStoppable(_) | StopError::BlastRadiusExceeded { .. } => (409, None),
@@ -231,6 +240,7 @@ mod tests {
         let table = [
             row(Ok(Progress::Done), "", 200, 'A'),
             row(Ok(Progress::Incomplete), "", 503, 'R'),
+            row(Ok(Progress::Failed), "", 502, 'A'),
             row(Err(StopError::InvalidRequest("x".into())), "invalid_request", 400, 'A'),
             row(Err(StopError::RouteNotFound("x".into())), "route_not_found", 404, 'A'),
             row(
@@ -242,6 +252,7 @@ mod tests {
             row(Err(StopError::PayloadTooLarge { len: 2, limit: 1 }), "payload_too_large", 413, 'A'),
             row(Err(StopError::Unauthenticated("x".into())), "unauthenticated", 401, 'A'),
             row(Err(StopError::Denied("x".into())), "denied", 403, 'A'),
+            row(Err(StopError::Refused("x".into())), "refused", 403, 'A'),
             row(Err(StopError::NotFound("x".into())), "not_found", 404, 'A'),
             row(Err(StopError::NotStoppable("x".into())), "not_stoppable", 409, 'A'),
             row(Err(StopError::BlastRadiusExceeded { count: 2, limit: 1 }), "blast_radius_exceeded", 409, 'A'),

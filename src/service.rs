@@ -129,8 +129,10 @@ impl Gateway {
         dry_run: bool,
         deadline: Instant,
     ) -> Result<BulkReport, StopError> {
-        // Expand every target into executions, remembering which rule allowed each.
+        // Expand every target into executions, remembering which rule allowed each. What a list returns is
+        // admitted only if it is an execution of the listed target and the policy allows it on its own.
         let mut executions: Vec<(TargetArn, &Allowed<'_>)> = Vec::new();
+        let mut refused = Vec::new();
         for a in allowed {
             let found = match a.target.kind() {
                 TargetKind::StateMachine { .. } => self.sfn.list_running(a.target, deadline).await?,
@@ -138,20 +140,27 @@ impl Gateway {
                 _ => vec![a.target.clone()],
             };
             for execution in found {
-                if !executions.iter().any(|(e, _)| *e == execution) {
-                    executions.push((execution, a));
+                if executions.iter().any(|(e, _)| *e == execution)
+                    || refused.iter().any(|r: &ExecutionResult| r.target == execution)
+                {
+                    continue;
+                }
+                match self.admit(request, a.target, &execution) {
+                    Ok(()) => executions.push((execution, a)),
+                    Err(why) => {
+                        tracing::warn!(execution = %execution, listed = %a.target, "{why}");
+                        refused.push(ExecutionResult { target: execution, result: Err(StopError::Refused(why)) });
+                    }
                 }
             }
         }
         if dry_run {
-            let executions = executions
-                .into_iter()
-                .map(|(target, _)| ExecutionResult {
-                    target,
-                    result: Ok(Outcome::DryRun { previous_status: "RUNNING".into() }),
-                })
-                .collect();
-            return Ok(BulkReport { executions, remaining: vec![], dry_run: true });
+            let mut report = BulkReport { executions: refused, remaining: vec![], dry_run: true };
+            report.executions.extend(executions.into_iter().map(|(target, _)| ExecutionResult {
+                target,
+                result: Ok(Outcome::DryRun { previous_status: "RUNNING".into() }),
+            }));
+            return Ok(report);
         }
         let limit = allowed.iter().map(|a| a.max_executions).min().unwrap_or(0);
         let count = executions.len();
@@ -179,7 +188,7 @@ impl Gateway {
             .buffer_unordered(self.bulk.concurrency.max(1))
             .collect()
             .await;
-        let mut report = BulkReport { dry_run: false, ..BulkReport::default() };
+        let mut report = BulkReport { executions: refused, dry_run: false, ..BulkReport::default() };
         for r in results {
             match r {
                 Ok(done) => report.executions.push(done),
@@ -187,6 +196,25 @@ impl Gateway {
             }
         }
         Ok(report)
+    }
+
+    /// Whether an execution a list returned for `listed` may be stopped: it must be one of `listed`'s own
+    /// executions (the gateway does not rely on the service listing only those), and the policy must allow it as
+    /// if it had been named directly.
+    fn admit(&self, request: &StopRequest, listed: &TargetArn, execution: &TargetArn) -> Result<(), String> {
+        if execution != listed && !execution.is_execution_of(listed) {
+            return Err(format!("the list for {listed} returned {execution}, which is not one of its executions"));
+        }
+        let subject = Subject {
+            caller: &request.caller,
+            target: execution,
+            reason: &request.reason,
+            error_code: request.error_code.as_ref(),
+        };
+        match self.policy.evaluate(subject) {
+            Decision::Allow { .. } => Ok(()),
+            Decision::Deny { rationale, .. } => Err(format!("the policy does not allow stopping it: {rationale}")),
+        }
     }
 
     async fn ensure_stopped(

@@ -83,10 +83,12 @@ impl Outcome {
         }
     }
 
-    /// Whether work is left that a resend would continue (an incomplete bulk stop).
+    /// Whether work is left that a resend would continue (an incomplete bulk stop), or executions were left
+    /// running for good (a bulk stop that failed in part).
     pub fn progress(&self) -> Progress {
         match self {
             Outcome::Bulk(report) if report.is_incomplete() => Progress::Incomplete,
+            Outcome::Bulk(report) if report.has_permanent_failures() && !report.dry_run => Progress::Failed,
             _ => Progress::Done,
         }
     }
@@ -130,13 +132,17 @@ pub struct BulkReport {
 }
 
 impl BulkReport {
-    /// `incomplete` when anything is left or failed transiently (a retry continues, idempotently), `dry_run`,
-    /// `already_finished` when nothing was running, otherwise `stopped`.
+    /// `incomplete` when anything is left or failed transiently (a retry continues, idempotently); `dry_run`;
+    /// `stop_failed` when an execution was left running for a reason a retry cannot change (a refusal, a
+    /// permanent upstream error); `already_finished` when nothing was running; otherwise `stopped`. Only a bulk
+    /// where every listed execution ended stopped or already finished (or no longer exists) says `stopped`.
     pub fn code(&self) -> &'static str {
         if self.is_incomplete() {
             "incomplete"
         } else if self.dry_run {
             "dry_run"
+        } else if self.has_permanent_failures() {
+            "stop_failed"
         } else if self.executions.is_empty() {
             "already_finished"
         } else {
@@ -148,6 +154,14 @@ impl BulkReport {
     pub fn is_incomplete(&self) -> bool {
         !self.remaining.is_empty()
             || self.executions.iter().any(|e| e.result.as_ref().is_err_and(StopError::is_retryable))
+    }
+
+    /// Whether an execution may still be running for a reason a retry would not change. An execution the
+    /// service no longer knows is not running, so `not_found` is not such a failure.
+    pub fn has_permanent_failures(&self) -> bool {
+        self.executions
+            .iter()
+            .any(|e| e.result.as_ref().is_err_and(|err| !err.is_retryable() && !matches!(err, StopError::NotFound(_))))
     }
 
     /// How many executions ended in each outcome code.

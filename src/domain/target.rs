@@ -235,6 +235,34 @@ impl TargetArn {
         matches!(self.kind, TargetKind::StateMachine { .. } | TargetKind::Function { .. })
     }
 
+    /// Whether `self` is an execution that a list of `parent` (a state machine or function) may rightly return:
+    /// same partition, region and account, and an execution of that state machine or function. A function
+    /// qualified by a version or `$LATEST` owns only the executions on that version; one qualified by an alias
+    /// owns executions on any version, because an execution's ARN names the version the alias pointed to, never
+    /// the alias. A state machine's version or alias does not appear in its executions' ARNs, so for state
+    /// machines the name is what can be checked.
+    pub fn is_execution_of(&self, parent: &TargetArn) -> bool {
+        if self.scope != parent.scope {
+            return false;
+        }
+        match (&self.kind, &parent.kind) {
+            (TargetKind::SfnExecution { state_machine, .. }, TargetKind::StateMachine { name, .. }) => {
+                state_machine == name
+            }
+            (TargetKind::DurableExecution { function, qualifier, .. }, TargetKind::Function { name, qualifier: q }) => {
+                function == name
+                    && match q.as_deref() {
+                        None => true,
+                        Some(q) if q == "$LATEST" || q.bytes().all(|b| b.is_ascii_digit()) => {
+                            qualifier.to_string() == q
+                        }
+                        Some(_alias) => true,
+                    }
+            }
+            _ => false,
+        }
+    }
+
     /// The function `name` (optionally qualified) in this partition, region and account, e.g. from an alarm's
     /// `FunctionName` dimension. Built through the parser, so it obeys the same grammar as any other ARN.
     pub fn function(scope: &ArnScope, name: &str, qualifier: Option<&str>) -> Result<TargetArn, ArnError> {
@@ -460,6 +488,43 @@ mod tests {
         let f = TargetArn::function(&scope, "checkout", Some("live")).unwrap();
         assert_eq!(f.to_string(), "arn:aws:lambda:eu-west-1:123456789012:function:checkout:live");
         assert!(TargetArn::function(f.scope(), "bad name", None).is_err());
+    }
+
+    #[test]
+    fn a_listed_execution_must_belong_to_the_listed_target() {
+        let machine = TargetArn::parse("arn:aws:states:us-east-1:123456789012:stateMachine:orders").unwrap();
+        let function = TargetArn::parse("arn:aws:lambda:us-east-1:123456789012:function:checkout").unwrap();
+        let durable =
+            |q: &str| format!("arn:aws:lambda:us-east-1:123456789012:function:checkout:{q}/durable-execution/n/i");
+        let table = [
+            (&machine, "arn:aws:states:us-east-1:123456789012:execution:orders:run-1".to_owned(), true),
+            (&machine, "arn:aws:states:us-east-1:123456789012:execution:orders-2:run-1".to_owned(), false),
+            (&machine, "arn:aws:states:us-east-1:999999999999:execution:orders:run-1".to_owned(), false),
+            (&machine, "arn:aws:states:eu-west-1:123456789012:execution:orders:run-1".to_owned(), false),
+            (&machine, "arn:aws-us-gov:states:us-gov-west-1:123456789012:execution:orders:r".to_owned(), false),
+            (&machine, "arn:aws:states:us-east-1:123456789012:stateMachine:orders".to_owned(), false),
+            (&machine, durable("$LATEST"), false),
+            (&function, durable("$LATEST"), true),
+            (&function, durable("7"), true),
+            (
+                &function,
+                "arn:aws:lambda:us-east-1:123456789012:function:other:1/durable-execution/n/i".to_owned(),
+                false,
+            ),
+            (&function, "arn:aws:states:us-east-1:123456789012:execution:checkout:r".to_owned(), false),
+        ];
+        for (parent, child, expected) in table {
+            assert_eq!(TargetArn::parse(&child).unwrap().is_execution_of(parent), expected, "{child} of {parent}");
+        }
+        let qualified = |q: &str| {
+            TargetArn::parse(&format!("arn:aws:lambda:us-east-1:123456789012:function:checkout:{q}")).unwrap()
+        };
+        let on = |q: &str| TargetArn::parse(&durable(q)).unwrap();
+        assert!(on("7").is_execution_of(&qualified("7")));
+        assert!(!on("8").is_execution_of(&qualified("7")));
+        assert!(!on("7").is_execution_of(&qualified("$LATEST")));
+        assert!(on("$LATEST").is_execution_of(&qualified("$LATEST")));
+        assert!(on("7").is_execution_of(&qualified("live")), "an alias owns executions on any version");
     }
 
     #[test]

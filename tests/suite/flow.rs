@@ -155,3 +155,100 @@ async fn targets_in_another_region_get_their_own_cached_client() {
     }
     assert_eq!(*regions.lock().unwrap(), vec!["us-east-1".to_owned(), "eu-west-1".to_owned()]);
 }
+
+const BULK: &str = include_str!("../../events/apigw-http-bulk-state-machine.json");
+const BATCH: &str = "arn:aws:states:us-east-1:111122223333:stateMachine:orders-batch";
+
+/// A list reply for orders-batch that also names executions that are not its own.
+fn list_with_foreign() -> aws_sdk_sfn::operation::list_executions::ListExecutionsOutput {
+    let item = |arn: &str| {
+        aws_sdk_sfn::types::ExecutionListItem::builder()
+            .execution_arn(arn)
+            .state_machine_arn(BATCH)
+            .name("n")
+            .status(ExecutionStatus::Running)
+            .start_date(DateTime::from_secs(1_795_230_000))
+            .build()
+            .unwrap()
+    };
+    aws_sdk_sfn::operation::list_executions::ListExecutionsOutput::builder()
+        .executions(item("arn:aws:states:us-east-1:111122223333:execution:orders-batch:own-1"))
+        // Another state machine, another account, a machine the caller may not touch: none may be stopped.
+        .executions(item("arn:aws:states:us-east-1:111122223333:execution:orders-api:foreign-1"))
+        .executions(item("arn:aws:states:us-east-1:999999999999:execution:orders-batch:foreign-2"))
+        .executions(item("arn:aws:states:us-east-1:111122223333:execution:payments-ledger:foreign-3"))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_list_reply_naming_foreign_executions_stops_nothing_foreign() {
+    let stopped = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = stopped.clone();
+    let list = mock!(aws_sdk_sfn::Client::list_executions).then_output(list_with_foreign);
+    let describe = mock!(aws_sdk_sfn::Client::describe_execution)
+        .then_compute_output(|r| sfn_status(r.execution_arn().unwrap(), ExecutionStatus::Running));
+    let stop = mock!(aws_sdk_sfn::Client::stop_execution)
+        .match_requests(move |r| {
+            seen.lock().unwrap().push(r.execution_arn().unwrap().to_owned());
+            true
+        })
+        .then_output(|| StopExecutionOutput::builder().stop_date(DateTime::from_secs(1_795_230_765)).build().unwrap());
+    let (result, audit) = run(sfn_only(&[&list, &describe, &stop]), BULK).await;
+    assert_eq!(
+        *stopped.lock().unwrap(),
+        vec!["arn:aws:states:us-east-1:111122223333:execution:orders-batch:own-1".to_owned()],
+        "only the state machine's own execution is stopped"
+    );
+    let response = result.unwrap();
+    assert_eq!(response["statusCode"], 502, "a bulk that refused some never answers success");
+    let b = body(&response);
+    assert_eq!(b["outcome"], "stop_failed");
+    assert_eq!((b["counts"]["stopped"].as_u64(), b["counts"]["refused"].as_u64()), (Some(1), Some(3)));
+    let refused: Vec<&str> = b["executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] == "refused")
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(refused.iter().filter(|m| m.contains("not one of its executions")).count(), 3, "{refused:?}");
+    assert_eq!(audit[0].outcome, "stop_failed");
+    assert_eq!(audit.iter().filter(|r| r.record_type == "execution").count(), 1, "one record per stopped execution");
+}
+
+#[tokio::test]
+async fn a_bulk_with_one_permanent_failure_never_answers_stopped_on_any_door() {
+    // orders-batch has three running executions; the stop of one fails for good (the role may not stop it).
+    let describe = mock!(aws_sdk_sfn::Client::describe_execution)
+        .then_compute_output(|r| sfn_status(r.execution_arn().unwrap(), ExecutionStatus::Running));
+    let forbidden = mock!(aws_sdk_sfn::Client::stop_execution)
+        .match_requests(|r| r.execution_arn().is_some_and(|a| a.ends_with(":run-1")))
+        .then_http_response(|| {
+            let mut response = aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+                aws_smithy_types::body::SdkBody::from(r#"{"__type":"AccessDeniedException","message":"no"}"#),
+            );
+            response.headers_mut().insert("content-type", "application/x-amz-json-1.0");
+            response
+        });
+    let stop = mock!(aws_sdk_sfn::Client::stop_execution)
+        .then_output(|| StopExecutionOutput::builder().stop_date(DateTime::from_secs(1_795_230_765)).build().unwrap());
+    let list = mock!(aws_sdk_sfn::Client::list_executions)
+        .then_compute_output(|r| testkit::mocks::running_list(r.state_machine_arn().unwrap()));
+    let rules = [&list, &describe, &forbidden, &stop];
+    let (result, audit) = run(sfn_only(&rules), BULK).await;
+    let response = result.unwrap();
+    assert_eq!(response["statusCode"], 502);
+    let b = body(&response);
+    assert_eq!(b["outcome"], "stop_failed");
+    assert_eq!((b["counts"]["stopped"].as_u64(), b["counts"]["upstream_error"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(audit[0].outcome, "stop_failed");
+
+    // The same over EventBridge: answered (a retry would fail the same way), never `stopped`.
+    let mut event: Value = serde_json::from_str(EVENT).unwrap();
+    event["detail"]["targetArn"] = BATCH.into();
+    let (result, audit) = run(sfn_only(&rules), &event.to_string()).await;
+    assert_eq!(result.unwrap()["outcome"], "stop_failed");
+    assert_eq!(audit[0].outcome, "stop_failed");
+}
