@@ -16,6 +16,7 @@ mod body;
 mod eventbridge;
 mod http;
 pub mod reply;
+mod strict;
 
 pub use alarm::{ALARM_DETAIL_TYPE, CLOUDWATCH_SOURCE};
 pub use eventbridge::STOP_DETAIL_TYPE;
@@ -120,7 +121,8 @@ fn parse_shape<T: serde::de::DeserializeOwned>(
     convert: impl FnOnce(T, &mut Facts) -> Result<Parsed, StopError>,
 ) -> Inbound {
     let mut facts = Facts::default();
-    let request = match serde_json::from_str::<T>(payload.get()) {
+    let parsed = strict::reject_duplicate_keys(payload.get()).and_then(|()| serde_json::from_str::<T>(payload.get()));
+    let request = match parsed {
         Ok(event) => convert(event, &mut facts),
         Err(err) => Err(StopError::InvalidRequest(format!("malformed {name}: {err}"))),
     };

@@ -134,3 +134,51 @@ async fn events_from_unexpected_sources_or_accounts_stop_nothing() {
         assert!(world.sfn_stops.lock().unwrap().is_empty(), "{case}");
     }
 }
+
+/// A sample made ambiguous: `key` said twice, the first time with `first` (already JSON-encoded).
+fn twice(sample: &str, key: &str, first: &str) -> String {
+    let compact = serde_json::from_str::<Value>(sample).unwrap().to_string();
+    let needle = format!("\"{key}\":");
+    assert!(compact.contains(&needle), "{key} in the sample");
+    compact.replacen(&needle, &format!("{needle}{first},{needle}"), 1)
+}
+
+#[tokio::test]
+async fn a_key_said_twice_is_refused_on_every_door() {
+    let other = "\"arn:aws:states:us-east-1:111122223333:execution:ledger-core:x\"";
+    let cases = [
+        ("EventBridge detail", twice(include_str!("../../events/eventbridge-stop-sfn.json"), "targetArn", other)),
+        (
+            "EventBridge envelope",
+            twice(include_str!("../../events/eventbridge-stop-sfn.json"), "account", "\"999988887777\""),
+        ),
+        ("REST envelope", twice(include_str!("../../events/apigw-rest-stop-sfn.json"), "httpMethod", "\"GET\"")),
+        (
+            "HTTP API identity",
+            twice(
+                include_str!("../../events/apigw-http-dry-run.json"),
+                "userArn",
+                "\"arn:aws:iam::111122223333:root\"",
+            ),
+        ),
+        ("function URL path", twice(include_str!("../../events/function-url-stop-sfn.json"), "rawPath", "\"/x\"")),
+        ("alarm event tags", twice(include_str!("../../events/alarm-event-tags.json"), "stop-gateway:target", other)),
+        ("alarm event state", twice(include_str!("../../events/alarm-event-tags.json"), "value", "\"OK\"")),
+        ("alarm action", twice(include_str!("../../events/alarm-action-direct.json"), "alarmName", "\"other\"")),
+    ];
+    for (case, payload) in cases {
+        let (response, audit, world) = invoke(&payload).await;
+        let (status, code) = match response.get("body").and_then(Value::as_str) {
+            Some(_) => code(&response),
+            None => (400, response["error"]["code"].as_str().unwrap_or("none").to_owned()),
+        };
+        assert_eq!((status, code.as_str()), (400, "invalid_request"), "{case}: {response}");
+        let message = audit[0].message.as_deref().unwrap_or_default();
+        assert!(message.contains("appears twice"), "{case}: {message}");
+        assert_eq!(audit.len(), 1, "{case}: one audit record");
+        assert!(
+            world.sfn_stops.lock().unwrap().is_empty() && world.durable_stops.lock().unwrap().is_empty(),
+            "{case}: nothing stopped"
+        );
+    }
+}
