@@ -66,6 +66,19 @@ pub enum TargetKind {
         /// Execution id.
         id: String,
     },
+    /// A child workflow execution of a Distributed Map run: `…:states:…:execution:MACHINE/LABEL:NAME` (standard
+    /// children) or `…:states:…:express:MACHINE/LABEL:NAME:ID` (express children). Contained only by stopping the
+    /// parent execution: the Map Run goes on starting children while a stopped one counts as a failed item.
+    SfnMapRunChild {
+        /// The parent's state machine name.
+        state_machine: String,
+        /// Map run label.
+        label: String,
+        /// Execution name.
+        name: String,
+        /// The id of an express child; `None` for a standard child.
+        express_id: Option<String>,
+    },
     /// `…:states:…:mapRun:MACHINE/LABEL:ID`: a Distributed Map run, stopped only through its parent execution.
     SfnMapRun {
         /// State machine name.
@@ -189,6 +202,7 @@ impl TargetArn {
             TargetKind::SfnExecution { .. }
             | TargetKind::SfnExpressExecution { .. }
             | TargetKind::SfnMapRun { .. }
+            | TargetKind::SfnMapRunChild { .. }
             | TargetKind::StateMachine { .. } => Service::StepFunctions,
             TargetKind::DurableExecution { .. } | TargetKind::Function { .. } => Service::Lambda,
         }
@@ -199,7 +213,8 @@ impl TargetArn {
         match &self.kind {
             TargetKind::SfnExecution { state_machine, .. }
             | TargetKind::SfnExpressExecution { state_machine, .. }
-            | TargetKind::SfnMapRun { state_machine, .. } => state_machine,
+            | TargetKind::SfnMapRun { state_machine, .. }
+            | TargetKind::SfnMapRunChild { state_machine, .. } => state_machine,
             TargetKind::StateMachine { name, .. } | TargetKind::Function { name, .. } => name,
             TargetKind::DurableExecution { function, .. } => function,
         }
@@ -212,6 +227,8 @@ impl TargetArn {
             TargetKind::DurableExecution { .. } => "durable-execution",
             TargetKind::SfnExpressExecution { .. } => "sfn-express-execution",
             TargetKind::SfnMapRun { .. } => "sfn-map-run",
+            TargetKind::SfnMapRunChild { express_id: None, .. } => "sfn-map-run-child",
+            TargetKind::SfnMapRunChild { express_id: Some(_), .. } => "sfn-map-run-express-child",
             TargetKind::StateMachine { .. } => "state-machine",
             TargetKind::Function { .. } => "function",
         }
@@ -223,9 +240,12 @@ impl TargetArn {
             TargetKind::SfnExpressExecution { .. } => Some(
                 "express executions cannot be stopped: Step Functions has no stop API for them; they end by their own timeout (at most 5 minutes)",
             ),
-            TargetKind::SfnMapRun { .. } => {
-                Some("map runs cannot be stopped directly: stop the parent execution that started the Distributed Map")
-            }
+            TargetKind::SfnMapRun { .. } => Some(
+                "a Map Run cannot be stopped directly (Step Functions has no stop API for it): stop the parent execution that started the Distributed Map; DescribeMapRun names it (executionArn)",
+            ),
+            TargetKind::SfnMapRunChild { .. } => Some(
+                "this is a child execution of a Distributed Map run: stopping one child does not stop the Map Run, which starts further children and counts a stopped one as a failed item; stop the parent execution instead (DescribeExecution of this child gives its mapRunArn, and DescribeMapRun the parent's executionArn)",
+            ),
             _ => None,
         }
     }
@@ -282,6 +302,12 @@ impl fmt::Display for TargetArn {
                 write!(f, "express:{state_machine}:{name}:{id}")
             }
             TargetKind::SfnMapRun { state_machine, label, id } => write!(f, "mapRun:{state_machine}/{label}:{id}"),
+            TargetKind::SfnMapRunChild { state_machine, label, name, express_id: None } => {
+                write!(f, "execution:{state_machine}/{label}:{name}")
+            }
+            TargetKind::SfnMapRunChild { state_machine, label, name, express_id: Some(id) } => {
+                write!(f, "express:{state_machine}/{label}:{name}:{id}")
+            }
             TargetKind::StateMachine { name, qualifier } => {
                 write!(f, "stateMachine:{name}")?;
                 qualifier.iter().try_for_each(|q| write!(f, ":{q}"))
@@ -330,6 +356,20 @@ fn sfn_qualifier(value: &str) -> Result<String, ArnError> {
 fn parse_states_resource(resource: &str) -> Result<TargetKind, ArnError> {
     let parts: Vec<&str> = resource.split(':').collect();
     let kind = match parts.as_slice() {
+        ["execution", machine_and_label, name] if machine_and_label.contains('/') => {
+            let (state_machine, label) = map_run_label(machine_and_label)?;
+            TargetKind::SfnMapRunChild {
+                state_machine,
+                label,
+                name: sfn_name("execution name", name)?,
+                express_id: None,
+            }
+        }
+        ["express", machine_and_label, name, id] if machine_and_label.contains('/') => {
+            let (state_machine, label) = map_run_label(machine_and_label)?;
+            let (name, id) = (sfn_name("execution name", name)?, sfn_name("execution id", id)?);
+            TargetKind::SfnMapRunChild { state_machine, label, name, express_id: Some(id) }
+        }
         ["execution", machine, name] => TargetKind::SfnExecution {
             state_machine: sfn_name("state machine name", machine)?,
             name: sfn_name("execution name", name)?,
@@ -340,16 +380,8 @@ fn parse_states_resource(resource: &str) -> Result<TargetKind, ArnError> {
             id: sfn_name("execution id", id)?,
         },
         ["mapRun", machine_and_label, id] => {
-            let (machine, label) = machine_and_label.split_once('/').ok_or(ArnError::Field {
-                field: "map run",
-                value: excerpt(machine_and_label),
-                rule: "STATE_MACHINE/LABEL",
-            })?;
-            TargetKind::SfnMapRun {
-                state_machine: sfn_name("state machine name", machine)?,
-                label: sfn_name("map run label", label)?,
-                id: sfn_name("map run id", id)?,
-            }
+            let (state_machine, label) = map_run_label(machine_and_label)?;
+            TargetKind::SfnMapRun { state_machine, label, id: sfn_name("map run id", id)? }
         }
         ["stateMachine", machine] => {
             TargetKind::StateMachine { name: sfn_name("state machine name", machine)?, qualifier: None }
@@ -361,6 +393,16 @@ fn parse_states_resource(resource: &str) -> Result<TargetKind, ArnError> {
         _ => return Err(ArnError::Resource { service: "states", resource: excerpt(resource) }),
     };
     Ok(kind)
+}
+
+/// `STATE_MACHINE/LABEL`, as Map Runs and their children name their parent's state machine and Map state.
+fn map_run_label(value: &str) -> Result<(String, String), ArnError> {
+    let (machine, label) = value.split_once('/').ok_or(ArnError::Field {
+        field: "map run",
+        value: excerpt(value),
+        rule: "STATE_MACHINE/LABEL",
+    })?;
+    Ok((sfn_name("state machine name", machine)?, sfn_name("map run label", label)?))
 }
 
 fn parse_durable_qualifier(value: &str) -> Result<DurableQualifier, ArnError> {
@@ -448,6 +490,8 @@ mod tests {
             ("arn:aws:lambda:us-east-1:123456789012:function:f:12/durable-execution/n/i", "durable-execution"),
             ("arn:aws:states:us-east-1:123456789012:express:orders:run:0bd3", "sfn-express-execution"),
             ("arn:aws:states:us-east-1:123456789012:mapRun:orders/fanout:2c9e", "sfn-map-run"),
+            ("arn:aws:states:us-east-1:123456789012:execution:orders/fanout:a1b2", "sfn-map-run-child"),
+            ("arn:aws:states:us-east-1:123456789012:express:orders/fanout:a1b2:c3d4", "sfn-map-run-express-child"),
             ("arn:aws:states:us-east-1:123456789012:stateMachine:orders", "state-machine"),
             ("arn:aws:states:us-east-1:123456789012:stateMachine:orders:3", "state-machine"),
             ("arn:aws:states:us-east-1:123456789012:stateMachine:orders:prod", "state-machine"),
@@ -468,8 +512,16 @@ mod tests {
         assert!(TargetArn::parse(DURABLE).unwrap().not_stoppable_reason().is_none());
         let express = TargetArn::parse("arn:aws:states:us-east-1:123456789012:express:m:e:i").unwrap();
         assert!(express.not_stoppable_reason().unwrap().contains("express"));
-        let map_run = TargetArn::parse("arn:aws:states:us-east-1:123456789012:mapRun:m/l:i").unwrap();
-        assert!(map_run.not_stoppable_reason().unwrap().contains("parent execution"));
+        for arn in [
+            "arn:aws:states:us-east-1:123456789012:mapRun:m/l:i",
+            "arn:aws:states:us-east-1:123456789012:execution:m/l:child-1",
+            "arn:aws:states:us-east-1:123456789012:express:m/l:child-1:i",
+        ] {
+            let t = TargetArn::parse(arn).unwrap();
+            assert!(t.not_stoppable_reason().unwrap().contains("parent execution"), "{arn}");
+            assert_eq!(t.resource_name(), "m", "policy rules match the parent's state machine");
+            assert!(!t.is_bulk());
+        }
     }
 
     #[test]
@@ -586,7 +638,10 @@ mod tests {
             (SFN.replace(":execution:", ":Execution:"), "resource type case"),
             (SFN.replace(":execution:", ":activity:"), "activity"),
             (format!("{SFN}:extra"), "extra field"),
-            (SFN.replace("orders", "ord/ers"), "slash in machine name"),
+            (SFN.replace("run-42", "run/42"), "slash in execution name"),
+            (SFN.replace("orders", "a/b/c"), "two slashes in the machine segment"),
+            (SFN.replace("orders", "/ers"), "map run child without a machine"),
+            (SFN.replace("orders", "ord/"), "map run child without a label"),
             (SFN.replace("orders", "ord%2Fers"), "encoded slash"),
             (SFN.replace("orders", "ord*"), "wildcard"),
             (SFN.replace("run-42", ""), "empty execution name"),

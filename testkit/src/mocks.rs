@@ -193,9 +193,15 @@ pub fn durable_status(arn: &str, status: &str) -> GetDurableExecutionOutput {
         .unwrap()
 }
 
-/// How many RUNNING executions each mocked state machine has: `orders-api` is over the on-call cap of 10.
+/// The name in a state machine ARN, without a version or alias.
+fn machine_name(state_machine_arn: &str) -> &str {
+    state_machine_arn.split(':').nth(6).unwrap_or_default()
+}
+
+/// How many RUNNING executions each mocked state machine (any version or alias) has: `orders-api` is over the
+/// on-call cap of 10.
 pub fn running_count(state_machine_arn: &str) -> usize {
-    match state_machine_arn.rsplit(':').next() {
+    match Some(machine_name(state_machine_arn)) {
         Some("orders-api") => 12,
         Some("orders-batch") => 3,
         _ => 0,
@@ -204,8 +210,10 @@ pub fn running_count(state_machine_arn: &str) -> usize {
 
 /// A single page listing `running_count` executions.
 pub fn running_list(state_machine_arn: &str) -> aws_sdk_sfn::operation::list_executions::ListExecutionsOutput {
-    let name = state_machine_arn.rsplit(':').next().unwrap_or_default().to_owned();
-    let prefix = state_machine_arn.replace(":stateMachine:", ":execution:");
+    let name = machine_name(state_machine_arn).to_owned();
+    // Executions of a version or alias have the unqualified state machine's execution ARNs.
+    let unqualified = state_machine_arn.splitn(8, ':').take(7).collect::<Vec<_>>().join(":");
+    let prefix = unqualified.replace(":stateMachine:", ":execution:");
     let items = (0..running_count(state_machine_arn)).map(|i| {
         aws_sdk_sfn::types::ExecutionListItem::builder()
             .execution_arn(format!("{prefix}:run-{i}"))

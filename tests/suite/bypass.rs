@@ -51,7 +51,14 @@ async fn crafted_target_arns_are_refused() {
         ("zero-width joiner", SFN.replace("orders", "ord\u{200d}ers"), (400, "invalid_request")),
         ("upper-case service", SFN.replace(":states:", ":STATES:"), (400, "invalid_request")),
         ("encoded slash", SFN.replace("orders-api", "orders%2Fapi"), (400, "invalid_request")),
-        ("path traversal", SFN.replace("orders-api", "../orders-api"), (400, "invalid_request")),
+        // `..` is a well-formed state machine name, so this is a Map Run child of a machine no rule allows.
+        ("path traversal", SFN.replace("orders-api", "../orders-api"), (403, "denied")),
+        (
+            "a Map Run child of an allowed machine",
+            SFN.replace("orders-api", "orders-api/fanout"),
+            (409, "not_stoppable"),
+        ),
+        ("a Map Run child with two labels", SFN.replace("orders-api", "orders-api/a/b"), (400, "invalid_request")),
         ("trailing newline", format!("{SFN}\n"), (400, "invalid_request")),
         ("over-long", long, (400, "invalid_request")),
         (
