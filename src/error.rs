@@ -73,6 +73,17 @@ pub enum StopError {
         #[source]
         source: BoxError,
     },
+    /// Step Functions refused a stop because it could not use the execution's KMS key to encrypt the stop's
+    /// error and cause (access denied, or the key disabled or pending deletion). A stop without them needs no
+    /// KMS permission, so the service may send one (see the policy's `kms_fallback`).
+    #[error("{service} could not use the execution's KMS key for the stop's error and cause")]
+    KmsKeyUnusable {
+        /// Which service.
+        service: &'static str,
+        /// The upstream error.
+        #[source]
+        source: BoxError,
+    },
     /// The target service failed or could not be reached.
     #[error("{service} request failed")]
     Upstream {
@@ -101,7 +112,7 @@ impl StopError {
             StopError::NotStoppable(_) => "not_stoppable",
             StopError::BlastRadiusExceeded { .. } => "blast_radius_exceeded",
             StopError::Throttled { .. } => "throttled",
-            StopError::Upstream { .. } => "upstream_error",
+            StopError::KmsKeyUnusable { .. } | StopError::Upstream { .. } => "upstream_error",
         }
     }
 
@@ -181,7 +192,7 @@ pub fn disposition(source: SourceKind, result: Result<Progress, &StopError>, aud
         StopError::NotStoppable(_) | StopError::BlastRadiusExceeded { .. } => (409, None),
         StopError::PayloadTooLarge { .. } => (413, None),
         StopError::Throttled { .. } => (429, None),
-        StopError::Upstream { .. } => (502, None),
+        StopError::KmsKeyUnusable { .. } | StopError::Upstream { .. } => (502, None),
     };
     Disposition::Answer(Status { code, allow })
 }
@@ -259,6 +270,7 @@ mod tests {
             row(Err(StopError::Throttled { service: "s", retry_after: None, source: boxed() }), "throttled", 429, 'R'),
             row(Err(up(true)), "upstream_error", 502, 'R'),
             row(Err(up(false)), "upstream_error", 502, 'A'),
+            row(Err(StopError::KmsKeyUnusable { service: "s", source: boxed() }), "upstream_error", 502, 'A'),
         ];
         let http = [SourceKind::RestApi, SourceKind::HttpApi, SourceKind::FunctionUrl, SourceKind::Unknown];
         let events = [SourceKind::EventBridge, SourceKind::AlarmEvent, SourceKind::AlarmAction];

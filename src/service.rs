@@ -19,7 +19,7 @@ use crate::domain::policy::{Decision, Policy, Subject};
 use crate::domain::request::StopRequest;
 use crate::domain::target::{TargetArn, TargetKind};
 use crate::domain::text::ErrorCode;
-use crate::error::StopError;
+use crate::error::{StopError, error_chain};
 
 /// Stop calls per execution: each after a describe that found it still running.
 const STOP_ATTEMPTS: u32 = 3;
@@ -53,6 +53,7 @@ struct Allowed<'a> {
     rule_id: String,
     error_code: ErrorCode,
     max_executions: usize,
+    kms_fallback: bool,
 }
 
 impl Gateway {
@@ -81,13 +82,14 @@ impl Gateway {
                     let result = Err(StopError::Denied(rationale.clone()));
                     return Handled { decision: Some(decision), dry_run: request.dry_run, result };
                 }
-                Decision::Allow { rule_id, error_code, dry_run: policy_dry_run, max_executions, .. } => {
+                Decision::Allow { rule_id, error_code, dry_run: policy_dry_run, max_executions, kms_fallback, .. } => {
                     dry_run |= *policy_dry_run;
                     allowed.push(Allowed {
                         target,
                         rule_id: rule_id.clone(),
                         error_code: error_code.clone(),
                         max_executions: *max_executions,
+                        kms_fallback: *kms_fallback,
                     });
                 }
             }
@@ -113,7 +115,7 @@ impl Gateway {
                     audit_id,
                     rule_id: &single.rule_id,
                 };
-                self.ensure_stopped(single.target, &text, dry_run, deadline).await
+                self.ensure_stopped(single.target, &text, single.kms_fallback, dry_run, deadline).await
             }
             _ => self.bulk_stop(request, &allowed, &caller, audit_id, dry_run, deadline).await.map(Outcome::Bulk),
         };
@@ -182,7 +184,7 @@ impl Gateway {
                     audit_id,
                     rule_id: &a.rule_id,
                 };
-                let result = self.ensure_stopped(&target, &text, false, deadline).await;
+                let result = self.ensure_stopped(&target, &text, a.kms_fallback, false, deadline).await;
                 Ok(ExecutionResult { target, result })
             })
             .buffer_unordered(self.bulk.concurrency.max(1))
@@ -217,10 +219,15 @@ impl Gateway {
         }
     }
 
+    /// Describe, then stop only a running execution, and confirm what a stop reply does not prove. A stop
+    /// refused over the execution's KMS key is sent once more without error and cause when `kms_fallback`
+    /// allows it: the refusal is a definite answer (nothing was stopped), so this is not a resend of a stop
+    /// that may have happened.
     async fn ensure_stopped(
         &self,
         target: &TargetArn,
         text: &StopText<'_>,
+        kms_fallback: bool,
         dry_run: bool,
         deadline: Instant,
     ) -> Result<Outcome, StopError> {
@@ -232,19 +239,27 @@ impl Gateway {
             return Ok(Outcome::DryRun { previous_status: before.status });
         }
         let mut attempt = 1;
+        // Why the stop went without error and cause, once it has to.
+        let mut fallback: Option<String> = None;
         let reported = loop {
-            let sent = match target.kind() {
-                TargetKind::SfnExecution { .. } => self.sfn.stop(target, text, deadline).await,
+            let sent = match (target.kind(), &fallback) {
+                (TargetKind::SfnExecution { .. }, None) => self.sfn.stop(target, text, deadline).await,
+                (TargetKind::SfnExecution { .. }, Some(_)) => self.sfn.stop_without_text(target, deadline).await,
                 _ => self.durable.stop(target, text, deadline).await,
             };
             match sent {
                 Ok(reported) => break reported,
+                Err(err @ StopError::KmsKeyUnusable { .. }) if kms_fallback && fallback.is_none() => {
+                    let why = error_chain(&err);
+                    tracing::warn!(execution = %target, error = %why, "stop refused over the execution's KMS key; sending it without error and cause");
+                    fallback = Some(why);
+                }
                 // The stop's answer was lost (timeout, reset, 5xx): it may have happened. Stop calls make one
                 // attempt each, so the only way to another stop is through a fresh describe: never twice.
                 Err(err @ StopError::Upstream { retryable: true, .. }) => {
                     let now = self.describe(target, deadline).await?;
                     if !now.stoppable {
-                        return Ok(finished_after_stop(before.status, now));
+                        return Ok(finished_after_stop(before.status, now, fallback));
                     }
                     if attempt == STOP_ATTEMPTS {
                         return Err(err);
@@ -256,7 +271,7 @@ impl Gateway {
             }
         };
         if let Some(stopped_at) = reported {
-            return Ok(Outcome::Stopped { previous_status: before.status, stopped_at });
+            return Ok(Outcome::Stopped { previous_status: before.status, stopped_at, kms_fallback: fallback });
         }
         // The service accepted the call but its reply proves nothing; ask again.
         let after = self.describe(target, deadline).await?;
@@ -267,7 +282,7 @@ impl Gateway {
                 source: format!("stop accepted but the execution is still {}", after.status).into(),
             });
         }
-        Ok(finished_after_stop(before.status, after))
+        Ok(finished_after_stop(before.status, after, fallback))
     }
 
     async fn describe(&self, target: &TargetArn, deadline: Instant) -> Result<ExecutionState, StopError> {
@@ -280,9 +295,11 @@ impl Gateway {
 
 /// What a describe after a stop attempt shows: stopped (by this request, or by someone at the same moment; the
 /// execution was running when this request looked), or finished some other way.
-fn finished_after_stop(previous_status: String, after: ExecutionState) -> Outcome {
+fn finished_after_stop(previous_status: String, after: ExecutionState, kms_fallback: Option<String>) -> Outcome {
     match after.ended_at {
-        Some(stopped_at) if is_stopped_status(&after.status) => Outcome::Stopped { previous_status, stopped_at },
+        Some(stopped_at) if is_stopped_status(&after.status) => {
+            Outcome::Stopped { previous_status, stopped_at, kms_fallback }
+        }
         _ => Outcome::AlreadyFinished { status: after.status },
     }
 }

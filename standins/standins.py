@@ -190,15 +190,46 @@ def _parse_json(raw: bytes):
 # --------------------------------------------------------------------------------------------------
 # Proxy in front of moto: records Step Functions StopExecution bodies
 # --------------------------------------------------------------------------------------------------
+# KMS shim: moto has no KMS-encrypted executions. Executions of state machines whose name contains
+# KMS_ENCRYPTED_MARK behave as the StopExecution and DescribeExecution references describe an execution
+# encrypted with a customer-managed key that the caller may not use: a stop that carries `error` or `cause`
+# (which Step Functions would encrypt with the key) is refused with KmsAccessDeniedException, a stop with neither
+# goes through; a describe needs kms:Decrypt unless it asks for includedData=METADATA_ONLY.
+KMS_ENCRYPTED_MARK = "kms-encrypted"
+
+
+def _kms_encrypted(body) -> bool:
+    arn = body.get("executionArn", "") if isinstance(body, dict) else ""
+    parts = arn.split(":")
+    return len(parts) >= 7 and parts[5] == "execution" and KMS_ENCRYPTED_MARK in parts[6]
+
+
+def _kms_refusal(target: str, body) -> bytes | None:
+    """The error an encrypted execution's call gets from the shim, or None to pass it to moto."""
+    if not _kms_encrypted(body):
+        return None
+    if target == "AWSStepFunctions.StopExecution" and (body.get("error") is not None or body.get("cause") is not None):
+        message = "The execution role is not authorized to use the KMS key to encrypt the error and cause"
+    elif target == "AWSStepFunctions.DescribeExecution" and body.get("includedData") != "METADATA_ONLY":
+        message = "The caller is not authorized to use the KMS key to decrypt the execution's data"
+    else:
+        return None
+    return json.dumps({"__type": "KmsAccessDeniedException", "message": message}).encode()
+
+
 class MotoProxyHandler(_Handler):
     def dispatch(self) -> None:
         if self.server.serve_recorded(self):
             return
         body = self.read_body()
-        # Host is forwarded unchanged, so URLs moto builds (SQS QueueUrl) point at whichever endpoint the
-        # client used.
-        status, headers, data = self.upstream(self.command, self.path, body)
         target = self.headers.get("X-Amz-Target", "")
+        refusal = _kms_refusal(target, _parse_json(body))
+        if refusal is not None:
+            status, headers, data = 400, [("Content-Type", "application/x-amz-json-1.0")], refusal
+        else:
+            # Host is forwarded unchanged, so URLs moto builds (SQS QueueUrl) point at whichever endpoint the
+            # client used.
+            status, headers, data = self.upstream(self.command, self.path, body)
         if target == "AWSStepFunctions.StopExecution":
             self.server.record({"time": time.time(), "target": target, "body": _parse_json(body), "status": status})
         self.send(status, data, headers)
@@ -782,7 +813,8 @@ class Standins:
         return {"stateMachineArn": sm["stateMachineArn"], "executionArns": arns}
 
     def sfn_status(self, execution_arn: str) -> dict:
-        d = self.client("stepfunctions").describe_execution(executionArn=execution_arn)
+        # METADATA_ONLY, as the gateway asks: an encrypted execution's data would need kms:Decrypt.
+        d = self.client("stepfunctions").describe_execution(executionArn=execution_arn, includedData="METADATA_ONLY")
         out = {"executionArn": d["executionArn"], "status": d["status"], "startDate": d["startDate"].timestamp()}
         if d.get("stopDate"):
             out["stopDate"] = d["stopDate"].timestamp()

@@ -10,7 +10,7 @@ use aws_sdk_sfn::error::SdkError;
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::operation::list_executions::ListExecutionsError;
 use aws_sdk_sfn::operation::stop_execution::StopExecutionError;
-use aws_sdk_sfn::types::ExecutionStatus;
+use aws_sdk_sfn::types::{ExecutionStatus, IncludedData};
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
@@ -40,7 +40,10 @@ impl SfnAdapter {
         let region = target.region().as_str();
         let client = self.clients.client(region).read;
         let out = paced(&self.pacer, region, Api::DescribeExecution, deadline, || async {
-            let operation = client.describe_execution().execution_arn(target.to_string());
+            // Status only: the gateway never needs input or output, and without them an encrypted execution's
+            // describe needs no kms:Decrypt.
+            let operation =
+                client.describe_execution().execution_arn(target.to_string()).included_data(IncludedData::MetadataOnly);
             operation.send().await.map_err(|e| describe_error(target, e))
         })
         .await?;
@@ -67,6 +70,24 @@ impl SfnAdapter {
         let out = paced(&self.pacer, region, Api::StopExecution, deadline, || async {
             let operation =
                 client.stop_execution().execution_arn(target.to_string()).error(text.error_code.as_str()).cause(&cause);
+            operation.send().await.map_err(|e| stop_error(target, e))
+        })
+        .await?;
+        Ok(timestamp(out.stop_date()))
+    }
+
+    /// Stops the execution with neither `error` nor `cause`: "A caller can stop an execution without using any
+    /// KMS permissions in the execution role if the caller provides a null value for both error and cause
+    /// fields" (StopExecution). Only after a stop with them was refused over the execution's key.
+    pub async fn stop_without_text(
+        &self,
+        target: &TargetArn,
+        deadline: Instant,
+    ) -> Result<Option<DateTime<Utc>>, StopError> {
+        let region = target.region().as_str();
+        let client = self.clients.client(region).stop;
+        let out = paced(&self.pacer, region, Api::StopExecution, deadline, || async {
+            let operation = client.stop_execution().execution_arn(target.to_string());
             operation.send().await.map_err(|e| stop_error(target, e))
         })
         .await?;
@@ -130,8 +151,9 @@ fn stop_error(target: &TargetArn, err: SdkError<StopExecutionError>) -> StopErro
             StopError::InvalidRequest("Step Functions rejected the stop request's error or cause".into())
         }
         Some(StopExecutionError::KmsThrottlingException(_)) => return throttled(SERVICE, err),
+        // The key encrypts the stop's error and cause; the same stop without them needs no KMS permission.
         Some(StopExecutionError::KmsAccessDeniedException(_) | StopExecutionError::KmsInvalidStateException(_)) => {
-            return StopError::Upstream { service: SERVICE, retryable: false, source: Box::new(err) };
+            return StopError::KmsKeyUnusable { service: SERVICE, source: Box::new(err) };
         }
         _ => return unmodelled(SERVICE, err),
     };

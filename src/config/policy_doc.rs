@@ -59,6 +59,7 @@ struct PolicyDoc {
     dry_run: bool,
     default_error_code: Option<String>,
     max_executions: Option<usize>,
+    kms_fallback: Option<bool>,
     #[serde(default)]
     named_targets: BTreeMap<String, String>,
     #[serde(default)]
@@ -95,6 +96,7 @@ struct RuleDoc {
     reason: Option<ReasonDoc>,
     error_codes: Option<ErrorCodesDoc>,
     max_executions: Option<usize>,
+    kms_fallback: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -184,7 +186,8 @@ pub fn parse_policy(text: &str, format: Format) -> Result<PolicyDocument, Policy
         None => DEFAULT_MAX_EXECUTIONS,
     };
     let routing = parse_routing(doc.named_targets, doc.alarm_targets)?;
-    Ok(PolicyDocument { policy: Policy { dry_run: doc.dry_run, rules, max_executions }, routing })
+    let kms_fallback = doc.kms_fallback.unwrap_or(true);
+    Ok(PolicyDocument { policy: Policy { dry_run: doc.dry_run, rules, max_executions, kms_fallback }, routing })
 }
 
 fn parse_routing(named: BTreeMap<String, String>, mappings: Vec<AlarmTargetsDoc>) -> Result<AlarmRouting, PolicyError> {
@@ -251,9 +254,13 @@ fn parse_rule(doc: RuleDoc, path: &str, default_code: &ErrorCode) -> Result<Rule
         EffectDoc::Deny => Effect::Deny,
     };
     if effect == Effect::Deny
-        && (doc.reason.is_some() || doc.error_codes.is_some() || doc.dry_run || doc.max_executions.is_some())
+        && (doc.reason.is_some()
+            || doc.error_codes.is_some()
+            || doc.dry_run
+            || doc.max_executions.is_some()
+            || doc.kms_fallback.is_some())
     {
-        return Err(at(path, "reason, error_codes, dry_run and max_executions only apply to allow rules"));
+        return Err(at(path, "reason, error_codes, dry_run, max_executions and kms_fallback only apply to allow rules"));
     }
     Ok(Rule {
         id: doc.id,
@@ -267,6 +274,7 @@ fn parse_rule(doc: RuleDoc, path: &str, default_code: &ErrorCode) -> Result<Rule
             Some(0) => return Err(at(format!("{path}.max_executions"), "must be at least 1")),
             n => n,
         },
+        kms_fallback: doc.kms_fallback,
     })
 }
 
@@ -522,5 +530,19 @@ names = ["*"]
             "principals = [\"arn:aws:sts:us-east-1:111122223333:x\"]\n[rules.targets]",
         );
         assert!(error(&bad).contains("principals[0]"), "{}", error(&bad));
+    }
+
+    #[test]
+    fn the_kms_fallback_is_on_by_default_and_rules_may_turn_it_off() {
+        assert!(parse_policy(MINIMAL, Format::sniff(MINIMAL)).unwrap().policy.kms_fallback);
+        let off = format!("kms_fallback = false\n{MINIMAL}");
+        let policy = parse_policy(&off, Format::Toml).unwrap().policy;
+        assert!(!policy.kms_fallback);
+        let rule_off = MINIMAL.replacen("effect = \"allow\"", "effect = \"allow\"\nkms_fallback = false", 1);
+        let policy = parse_policy(&rule_off, Format::Toml).unwrap().policy;
+        assert_eq!((policy.kms_fallback, policy.rules[0].kms_fallback), (true, Some(false)));
+        let deny = MINIMAL.replacen("effect = \"allow\"", "effect = \"deny\"\nkms_fallback = true", 1);
+        let err = parse_policy(&deny, Format::Toml).unwrap_err().to_string();
+        assert!(err.contains("only apply to allow rules"), "{err}");
     }
 }

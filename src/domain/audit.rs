@@ -65,6 +65,13 @@ pub struct AuditEvent {
     pub previous_status: Option<String>,
     /// When the execution was stopped (RFC 3339).
     pub stopped_at: Option<String>,
+    /// Whether the stop went without error and cause because its first try was refused over the execution's
+    /// KMS key.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub kms_fallback: bool,
+    /// Why it had to (the refusal, as the service gave it); only in the audit record, never in an answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_fallback_reason: Option<String>,
     /// Whether this was a dry run.
     pub dry_run: bool,
     /// Time spent handling the request, in milliseconds.
@@ -203,6 +210,8 @@ impl AuditEvent {
             },
             previous_status: result.as_ref().ok().and_then(Outcome::previous_status).map(str::to_owned),
             stopped_at: result.as_ref().ok().and_then(Outcome::stopped_at).map(rfc3339),
+            kms_fallback: result.as_ref().ok().and_then(Outcome::kms_fallback).is_some(),
+            kms_fallback_reason: result.as_ref().ok().and_then(Outcome::kms_fallback).map(str::to_owned),
             dry_run: handled.dry_run,
             duration_ms: u64::try_from(invocation.duration.as_millis()).unwrap_or(u64::MAX),
         }
@@ -211,7 +220,9 @@ impl AuditEvent {
     /// The record of one execution a bulk stop stopped, under its request record, so every stopped execution
     /// can be found in the trail. `None` for executions that were not stopped (the request record counts them).
     pub fn execution(request: &AuditEvent, audit_id: String, execution: &ExecutionResult) -> Option<AuditEvent> {
-        let Ok(Outcome::Stopped { previous_status, stopped_at }) = &execution.result else { return None };
+        let Ok(Outcome::Stopped { previous_status, stopped_at, kms_fallback }) = &execution.result else {
+            return None;
+        };
         Some(AuditEvent {
             audit_id,
             record_type: "execution",
@@ -227,6 +238,8 @@ impl AuditEvent {
             message: None,
             previous_status: Some(previous_status.clone()),
             stopped_at: Some(rfc3339(*stopped_at)),
+            kms_fallback: kms_fallback.is_some(),
+            kms_fallback_reason: kms_fallback.clone(),
             ..request.clone()
         })
     }

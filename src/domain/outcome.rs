@@ -51,6 +51,9 @@ pub enum Outcome {
         previous_status: String,
         /// When it stopped.
         stopped_at: DateTime<Utc>,
+        /// Why the stop went without error and cause (its first try was refused over the execution's KMS key),
+        /// when it did. For the audit record; answers say only that it happened.
+        kms_fallback: Option<String>,
     },
     /// The execution had already ended; nothing was done.
     AlreadyFinished {
@@ -99,6 +102,14 @@ impl Outcome {
             Outcome::Stopped { previous_status, .. } | Outcome::DryRun { previous_status } => Some(previous_status),
             Outcome::AlreadyFinished { status } => Some(status),
             Outcome::Ignored { .. } | Outcome::Bulk(_) => None,
+        }
+    }
+
+    /// Why the stop went without error and cause, when it did.
+    pub fn kms_fallback(&self) -> Option<&str> {
+        match self {
+            Outcome::Stopped { kms_fallback, .. } => kms_fallback.as_deref(),
+            _ => None,
         }
     }
 

@@ -186,6 +186,9 @@ pub struct Rule {
     /// Blast-radius cap for this rule's bulk stops, instead of the policy's default (a kill-switch rule may
     /// need a larger one than people get).
     pub max_executions: Option<usize>,
+    /// Whether a stop refused over the execution's KMS key may be sent again without error and cause, instead
+    /// of the policy's default.
+    pub kms_fallback: Option<bool>,
 }
 
 /// The whole policy.
@@ -197,6 +200,9 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     /// Blast-radius cap: a request that would stop more executions stops none unless confirmed.
     pub max_executions: usize,
+    /// Whether a Step Functions stop that fails on the execution's KMS key (access denied, key unusable) is sent
+    /// once more with neither error nor cause, which needs no KMS permission; rules may say otherwise.
+    pub kms_fallback: bool,
 }
 
 /// The policy's answer, with the rule that decided and one line of rationale.
@@ -212,6 +218,8 @@ pub enum Decision {
         dry_run: bool,
         /// Most executions one request may stop without confirmation.
         max_executions: usize,
+        /// Whether a stop refused over the execution's KMS key is sent again without error and cause.
+        kms_fallback: bool,
         /// One line of why.
         rationale: String,
     },
@@ -304,6 +312,7 @@ impl Policy {
                         error_code: code,
                         dry_run: self.dry_run || rule.dry_run,
                         max_executions: rule.max_executions.unwrap_or(self.max_executions),
+                        kms_fallback: rule.kms_fallback.unwrap_or(self.kms_fallback),
                         rationale: format!("rule {} allows {caller} to stop {}", rule.id, describe_target(target)),
                     };
                 }
@@ -358,11 +367,12 @@ mod tests {
             reason: ReasonRule::default(),
             error_codes: ErrorCodeRule { allowed: vec![], default: ErrorCode::parse("StopGateway.Stopped").unwrap() },
             max_executions: None,
+            kms_fallback: None,
         }
     }
 
     fn policy(rules: Vec<Rule>) -> Policy {
-        Policy { dry_run: false, rules, max_executions: 100 }
+        Policy { dry_run: false, rules, max_executions: 100, kms_fallback: true }
     }
 
     fn oncall() -> CallerMatch {

@@ -71,6 +71,9 @@ enum Detail<'a> {
         previous_status: Option<&'a str>,
         #[serde(rename = "stoppedAt")]
         stopped_at: Option<String>,
+        /// Present (true) when the stop went without error and cause over the execution's KMS key.
+        #[serde(rename = "kmsFallback", skip_serializing_if = "std::ops::Not::not")]
+        kms_fallback: bool,
     },
     Bulk {
         counts: BTreeMap<&'static str, usize>,
@@ -94,6 +97,8 @@ enum ExecutionBody<'a> {
         previous_status: Option<&'a str>,
         #[serde(rename = "stoppedAt")]
         stopped_at: Option<String>,
+        #[serde(rename = "kmsFallback", skip_serializing_if = "std::ops::Not::not")]
+        kms_fallback: bool,
     },
     Failed {
         #[serde(rename = "executionArn")]
@@ -111,6 +116,7 @@ impl<'a> From<&'a ExecutionResult> for ExecutionBody<'a> {
                 outcome: o.code(),
                 previous_status: o.previous_status(),
                 stopped_at: o.stopped_at().map(rfc3339),
+                kms_fallback: o.kms_fallback().is_some(),
             },
             Err(err) => ExecutionBody::Failed {
                 execution_arn: e.target.to_string(),
@@ -161,6 +167,7 @@ pub fn body(handled: &Handled, facts: &Facts, audit_id: &str) -> Value {
                 _ => Detail::Single {
                     previous_status: outcome.previous_status(),
                     stopped_at: outcome.stopped_at().map(rfc3339),
+                    kms_fallback: outcome.kms_fallback().is_some(),
                 },
             },
             additional_targets: &facts.extra_targets,

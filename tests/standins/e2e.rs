@@ -356,3 +356,31 @@ fn payloads_the_runtime_cannot_parse_deeply_are_still_audited() {
     }
     assert_eq!(gw.audit_lines(2).len(), 2, "each is audited");
 }
+
+#[test]
+fn an_encrypted_execution_refusing_error_and_cause_is_stopped_without_them_and_audited() {
+    // The stand-in's KMS shim makes executions of this machine refuse a stop that carries error or cause
+    // (KmsAccessDeniedException), as an execution encrypted with a key the role may not use would.
+    let s = standins();
+    let account = s.account();
+    let arn = &s.sfn_start("orders-kms-encrypted", 1)[0];
+    let (gw, bus) = gateway(&[]);
+
+    let stopped = gw.invoke(&sample("apigw-rest-stop-sfn.json", &account, Some(arn)));
+    assert_eq!(stopped.body["statusCode"], 200, "{:?}", stopped.body);
+    assert_eq!(outcome(&stopped), "stopped");
+    assert_eq!(body(&stopped)["kmsFallback"], true);
+    assert_eq!(s.sfn_status(arn), "ABORTED", "the stand-in says it is stopped");
+    let stops = s.sfn_stops(arn);
+    assert_eq!(stops.len(), 2, "{stops:?}");
+    assert_eq!(stops[0]["error"], "Ops.RetryStorm", "first with the error code");
+    assert!(stops[0]["cause"].as_str().is_some_and(|c| c.contains("[stop-gateway]")), "and the cause");
+    assert!(stops[1].get("error").is_none() && stops[1].get("cause").is_none(), "then without either: {}", stops[1]);
+
+    let lines = assert_audit_delivered(&gw, &bus, 1);
+    let audit = &lines[0]["audit"];
+    assert_eq!(audit["kmsFallback"], true);
+    let why = audit["kmsFallbackReason"].as_str().unwrap();
+    assert!(why.contains("KmsAccessDeniedException"), "the audit says why: {why}");
+    assert!(body(&stopped).get("kmsFallbackReason").is_none(), "the reason stays in the audit record");
+}

@@ -243,7 +243,10 @@ async fn a_connection_failure_is_a_retryable_upstream_error() {
 #[tokio::test]
 async fn successful_calls_report_status_and_stop_time() {
     let sfn_target = TargetArn::parse(SFN).unwrap();
-    let describe = mock!(aws_sdk_sfn::Client::describe_execution).then_output(|| running_sfn(SFN));
+    // Status only: no input or output, so an encrypted execution's describe needs no kms:Decrypt.
+    let describe = mock!(aws_sdk_sfn::Client::describe_execution)
+        .match_requests(|r| r.included_data() == Some(&aws_sdk_sfn::types::IncludedData::MetadataOnly))
+        .then_output(|| running_sfn(SFN));
     let stop = mock!(aws_sdk_sfn::Client::stop_execution)
         .match_requests(|r| r.error() == Some("Ops.Stop") && r.cause().is_some_and(|c| c.starts_with("OPS-1 because")))
         .then_output(|| StopExecutionOutput::builder().stop_date(DateTime::from_secs(1_795_230_765)).build().unwrap());

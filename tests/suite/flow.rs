@@ -252,3 +252,61 @@ async fn a_bulk_with_one_permanent_failure_never_answers_stopped_on_any_door() {
     assert_eq!(result.unwrap()["outcome"], "stop_failed");
     assert_eq!(audit[0].outcome, "stop_failed");
 }
+
+/// A stop that carries error or cause is refused over the execution's KMS key; one without them is accepted,
+/// as the StopExecution reference says for an execution encrypted with a key the role may not use.
+fn encrypted_execution(sent: Arc<std::sync::Mutex<Vec<(bool, bool)>>>) -> (Rule, Rule, Rule) {
+    let describe = mock!(aws_sdk_sfn::Client::describe_execution)
+        .then_compute_output(|r| sfn_status(r.execution_arn().unwrap(), ExecutionStatus::Running));
+    let record = sent.clone();
+    let refused = mock!(aws_sdk_sfn::Client::stop_execution)
+        .match_requests(move |r| {
+            let with_text = r.error().is_some() || r.cause().is_some();
+            if with_text {
+                record.lock().unwrap().push((r.error().is_some(), r.cause().is_some()));
+            }
+            with_text
+        })
+        .then_error(|| {
+            aws_sdk_sfn::operation::stop_execution::StopExecutionError::KmsAccessDeniedException(
+                aws_sdk_sfn::types::error::KmsAccessDeniedException::builder().message("no kms:GenerateDataKey").build(),
+            )
+        });
+    let accepted = mock!(aws_sdk_sfn::Client::stop_execution)
+        .match_requests(move |r| {
+            sent.lock().unwrap().push((r.error().is_some(), r.cause().is_some()));
+            true
+        })
+        .then_output(|| StopExecutionOutput::builder().stop_date(DateTime::from_secs(1_795_230_765)).build().unwrap());
+    (describe, refused, accepted)
+}
+
+#[tokio::test]
+async fn a_stop_refused_over_the_kms_key_is_sent_again_without_error_and_cause() {
+    let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (describe, refused, accepted) = encrypted_execution(sent.clone());
+    let (result, audit) = run(sfn_only(&[&describe, &refused, &accepted]), HTTP).await;
+    assert_eq!(*sent.lock().unwrap(), vec![(true, true), (false, false)], "first with error and cause, then without");
+    let response = result.unwrap();
+    assert_eq!(response["statusCode"], 200);
+    let b = body(&response);
+    assert_eq!((b["outcome"].as_str(), b["kmsFallback"].as_bool()), (Some("stopped"), Some(true)));
+    assert!(b.to_string().find("GenerateDataKey").is_none(), "the KMS detail stays in the audit record");
+    assert!(audit[0].kms_fallback);
+    let why = audit[0].kms_fallback_reason.as_deref().unwrap();
+    assert!(why.contains("KmsAccessDeniedException") && why.contains("GenerateDataKey"), "{why}");
+}
+
+#[tokio::test]
+async fn the_policy_can_forbid_the_kms_fallback() {
+    let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (describe, refused, accepted) = encrypted_execution(sent.clone());
+    let mut policy = example_policy();
+    policy.kms_fallback = false;
+    let gateway = gateway(policy, sfn_client(&[&describe, &refused, &accepted]), lambda_client(&[]));
+    let (result, audit) = run(gateway, HTTP).await;
+    assert_eq!(*sent.lock().unwrap(), vec![(true, true)], "no stop without error and cause");
+    assert_eq!(result.unwrap()["statusCode"], 502);
+    assert_eq!(audit[0].outcome, "upstream_error");
+    assert!(!audit[0].kms_fallback);
+}
