@@ -82,7 +82,9 @@ impl Gateway {
                     let result = Err(StopError::Denied(rationale.clone()));
                     return Handled { decision: Some(decision), dry_run: request.dry_run, result };
                 }
-                Decision::Allow { rule_id, error_code, dry_run: policy_dry_run, max_executions, kms_fallback, .. } => {
+                Decision::Allow {
+                    rule_id, error_code, dry_run: policy_dry_run, max_executions, kms_fallback, ..
+                } => {
                     dry_run |= *policy_dry_run;
                     allowed.push(Allowed {
                         target,

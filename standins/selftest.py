@@ -181,6 +181,27 @@ def check_durable(st: dict, state: Path) -> None:
     check("durable: list pages with MaxItems/NextMarker",
           len(page["DurableExecutions"]) == 2 and page.get("NextMarker"), page.get("NextMarker"))
 
+    # Versions, as the current model documents the qualifier; the pause shim; unencoded '/' refused.
+    v1 = cli("durable-start", "--qualifier", "1", state=state)[0]["executionArns"][0]
+    check("durable: an execution on version 1 has :1/ in its ARN", ":1/durable-execution/" in v1, v1)
+    check("durable: unqualified list covers every version", v1 in listed(Statuses=["RUNNING"]))
+    check("durable: Qualifier=1 lists only version 1", listed(Statuses=["RUNNING"], Qualifier="1") == [v1])
+    check("durable: Qualifier=$LATEST leaves version 1 out", v1 not in listed(Qualifier="$LATEST"))
+    check("durable: an alias qualifier is refused (the stand-in does not resolve aliases)",
+          error_code(lambda: listed(Qualifier="live")) == ("InvalidParameterValueException", 400))
+    cli("durable-pause", v1, state=state)
+    check("durable: a paused execution is PAUSED and listed as such",
+          lam.get_durable_execution(DurableExecutionArn=v1)["Status"] == "PAUSED"
+          and listed(Statuses=["PAUSED"]) == [v1] and v1 not in listed(Statuses=["RUNNING"]))
+    lam.stop_durable_execution(DurableExecutionArn=v1)
+    check("durable: a paused execution stops", lam.get_durable_execution(DurableExecutionArn=v1)["Status"] == "STOPPED")
+    s, h, body = raw("GET", f"{st['env']['AWS_ENDPOINT_URL_LAMBDA']}/2025-12-01/durable-executions/{b}")
+    check("durable: an unencoded '/' in the ARN segment -> 400", s == 400, (s, body))
+    cli("durable-alias", fn, "live", "1", "--weight", "2=0.25", state=state)
+    alias = lam.get_alias(FunctionName=fn, Name="live")
+    check("durable: GetAlias answers from the alias shim", alias["FunctionVersion"] == "1"
+          and alias["RoutingConfig"]["AdditionalVersionWeights"] == {"2": 0.25}, alias)
+
 
 def check_events(st: dict, state: Path) -> None:
     print("-- EventBridge bus -> rule -> SQS (moto)")

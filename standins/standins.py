@@ -270,6 +270,20 @@ class DurableAdapterHandler(_Handler):
       epoch floats). The adapter fetches the function's executions and filters and pages them itself.
     * Errors: add X-Amzn-ErrorType (the server sends only {"Type": name, "Message": ...}).
     * Response field names and epoch-seconds timestamps already match the real API; only ARNs change.
+    * Qualifier, as the current model documents ListDurableExecutionsByFunction: "If you don't specify a
+      qualifier, this operation returns executions across all versions"; with one (in `Qualifier`, or after
+      the name in `FunctionName`), only that version's executions. The qualifier is "the function version to
+      filter executions by"; an alias is refused (InvalidParameterValueException), so a client that sends one
+      instead of resolving it fails loudly here rather than stopping the wrong set.
+    * The ARN is one percent-encoded path segment, as the SDKs send it; an unencoded '/' does not name the
+      operation's resource on the real service, so it is refused here (400) instead of tolerated.
+    * Shims for what the server cannot show (named as such; what the current model says):
+      - pause: PauseDurableExecution is not in the server. `POST /_pause {"DurableExecutionArn": …}` marks an
+        execution PAUSED: GetDurableExecution and the list report it so (and filter on it), and
+        StopDurableExecution stops it ("Stops a running or paused durable execution").
+      - aliases: the server has no Lambda control plane. `PUT /_aliases/{function}/{alias}` with
+        {"FunctionVersion": "1", "AdditionalVersionWeights": {"2": 0.1}} defines one, and
+        `GET /2015-03-31/functions/{function}/aliases/{alias}` answers GetAlias from those definitions.
     """
 
     def dispatch(self) -> None:
@@ -291,16 +305,34 @@ class DurableAdapterHandler(_Handler):
         if path == "/_arns" and method == "GET":  # debugging aid: the real ARN -> server id map
             with self.server.lock:
                 return 200, [("Content-Type", "application/json")], json.dumps(self.server.real_to_id).encode()
+        if path == "/_pause" and method == "POST":
+            arn = json.loads(body)["DurableExecutionArn"]
+            if self.server.to_server_id(arn) is None:
+                return aws_error("ResourceNotFoundException", f"Durable execution not found: {arn}", 404)
+            with self.server.lock:
+                self.server.paused.add(arn)
+            return 200, [("Content-Type", "application/json")], b"{}"
+        m = re.fullmatch(r"/_aliases/([^/]+)/([^/]+)", path)
+        if m and method == "PUT":
+            with self.server.lock:
+                self.server.aliases[(urllib.parse.unquote(m.group(1)), urllib.parse.unquote(m.group(2)))] = json.loads(body)
+            return 200, [("Content-Type", "application/json")], b"{}"
+        m = re.fullmatch(r"/2015-03-31/functions/([^/]+)/aliases/([^/]+)", path)
+        if m and method == "GET":
+            return self.get_alias(urllib.parse.unquote(m.group(1)), urllib.parse.unquote(m.group(2)))
         if path == "/start-durable-execution" and method == "POST":
             return self.start(body)
         prefix = f"{DURABLE_API}/durable-executions/"
         if path.startswith(prefix):
-            # Split off a trailing action on the RAW path: the ARN is one percent-encoded segment from
-            # the SDKs, but tolerate a client that leaves its '/' unencoded.
+            # Split off a trailing action on the RAW path: the ARN is one percent-encoded segment.
             rest, action = path[len(prefix):], ""
             for a in ("stop", "history", "state", "checkpoint"):
                 if rest.endswith("/" + a):
                     rest, action = rest[: -len(a) - 1], a
+            if "/" in rest:
+                return aws_error("InvalidParameterValueException",
+                                 "DurableExecutionArn must be one percent-encoded path segment (an unencoded '/' "
+                                 "names another resource)", 400)
             arn = urllib.parse.unquote(rest)
             if not REAL_ARN_RE.fullmatch(arn):
                 return aws_error("InvalidParameterValueException",
@@ -315,7 +347,7 @@ class DurableAdapterHandler(_Handler):
                 new_path += "?" + url.query
             status, headers, data = self.upstream(method, new_path, body)
             if status == 200 and action == "" and method == "GET":
-                obj = json.loads(data)
+                obj = self.with_pause(json.loads(data), arn)
                 obj["DurableExecutionArn"] = arn
                 data = json.dumps(obj).encode()
             return self.translate_error(status, headers, data)
@@ -326,6 +358,26 @@ class DurableAdapterHandler(_Handler):
         return self.translate_error(*self.upstream(method, self.path, body))
 
     # -- operations ----------------------------------------------------------------------------------
+    def with_pause(self, execution: dict, arn: str) -> dict:
+        """The pause shim: a paused execution that the server still runs is reported PAUSED."""
+        with self.server.lock:
+            paused = arn in self.server.paused
+        if paused and execution.get("Status") == "RUNNING":
+            return {**execution, "Status": "PAUSED"}
+        return execution
+
+    def get_alias(self, function: str, alias: str):
+        name = re.sub(r"^(arn:[^:]+:lambda:[^:]+:)?(\d{12}:)?(function:)?", "", function).split(":")[0]
+        with self.server.lock:
+            config = self.server.aliases.get((name, alias))
+        if config is None:
+            return aws_error("ResourceNotFoundException", f"Alias not found: {name}:{alias}", 404)
+        out = {"AliasArn": f"arn:aws:lambda:{DEFAULT_REGION}:{ACCOUNT_ID}:function:{name}:{alias}", "Name": alias,
+               "FunctionVersion": config["FunctionVersion"]}
+        if config.get("AdditionalVersionWeights"):
+            out["RoutingConfig"] = {"AdditionalVersionWeights": config["AdditionalVersionWeights"]}
+        return 200, [("Content-Type", "application/json")], json.dumps(out).encode()
+
     def start(self, body: bytes):
         """The server's own start route, with defaults filled in and the real-form ARN returned."""
         req = json.loads(body or b"{}")
@@ -368,8 +420,13 @@ class DurableAdapterHandler(_Handler):
 
     def list_by_function(self, function: str, query: dict):
         # FunctionName may be a name, NAME:QUALIFIER, or a (partial) ARN; the server stores the bare name.
-        name = re.sub(r"^(arn:[^:]+:lambda:[^:]+:)?(\d{12}:)?(function:)?", "", function).split(":")[0]
+        name, _, in_name = re.sub(r"^(arn:[^:]+:lambda:[^:]+:)?(\d{12}:)?(function:)?", "", function).partition(":")
         first = lambda k: (query.get(k) or [None])[0]  # noqa: E731
+        qualifier = first("Qualifier") or in_name or None
+        if qualifier is not None and not re.fullmatch(r"\$LATEST(\.PUBLISHED)?|[0-9]+", qualifier):
+            return aws_error("InvalidParameterValueException",
+                             f"Qualifier {qualifier!r} is not a function version (the stand-in does not resolve aliases)",
+                             400)
         statuses = set(query.get("Statuses", []))
         for s in list(statuses):  # tolerate Statuses=A,B as well as repeated Statuses=A&Statuses=B
             statuses.discard(s)
@@ -395,13 +452,17 @@ class DurableAdapterHandler(_Handler):
                 break
         kept = []
         for it in items:
+            real = self.server.remember(it["DurableExecutionArn"], it)
+            it = self.with_pause(it, real)
+            if qualifier is not None and REAL_ARN_RE.fullmatch(real).group(5) != qualifier:
+                continue
             if statuses and it.get("Status") not in statuses:
                 continue
             if after is not None and it["StartTimestamp"] < after:
                 continue
             if before is not None and it["StartTimestamp"] > before:
                 continue
-            kept.append({**it, "DurableExecutionArn": self.server.remember(it["DurableExecutionArn"], it)})
+            kept.append({**it, "DurableExecutionArn": real})
         offset = int(first("Marker") or 0)
         limit = int(first("MaxItems") or 50)
         out = {"DurableExecutions": kept[offset: offset + limit]}
@@ -427,6 +488,8 @@ class DurableAdapterServer(_Server):
         super().__init__(DurableAdapterHandler, upstream)
         self.real_to_id: dict[str, str] = {}
         self.id_to_real: dict[str, str] = {}
+        self.paused: set[str] = set()  # the pause shim's executions
+        self.aliases: dict[tuple[str, str], dict] = {}  # the alias shim's definitions
 
     def remember(self, server_id: str, details: dict) -> str:
         """Real-form ARN for a server id (minted once, from the server's FunctionArn and name)."""
@@ -824,11 +887,15 @@ class Standins:
         return http_json("DELETE" if clear else "GET", self.state["moto_proxy"]["recorded"])[2]
 
     # -- durable executions (through the adapter) ------------------------------------------------------
-    def durable_start(self, count: int = 1, function_name: str | None = None, input=None) -> list[str]:
-        """Start `count` executions of the `hold` function; returns their real-form ARNs."""
+    def durable_start(self, count: int = 1, function_name: str | None = None, input=None,
+                      qualifier: str | None = None) -> list[str]:
+        """Start `count` executions of the `hold` function (on `qualifier`, default $LATEST); returns their
+        real-form ARNs."""
         arns = []
         for _ in range(count):
             body = {"FunctionName": function_name or DEFAULT_FUNCTION}
+            if qualifier:
+                body["FunctionQualifier"] = qualifier
             if input is not None:
                 body["Input"] = input if isinstance(input, str) else json.dumps(input)
             status, _, out = http_json("POST", f"{self.state['durable_adapter']['endpoint']}/start-durable-execution", body)
@@ -836,6 +903,24 @@ class Standins:
                 raise StandinError(f"durable start failed: {status} {out}")
             arns.append(out["ExecutionArn"])
         return arns
+
+    def durable_pause(self, arn: str) -> dict:
+        """Mark an execution PAUSED (the adapter's pause shim)."""
+        status, _, out = http_json("POST", f"{self.state['durable_adapter']['endpoint']}/_pause",
+                                   {"DurableExecutionArn": arn})
+        if status != 200:
+            raise StandinError(f"pause {arn}: {status} {out}")
+        return {"paused": arn}
+
+    def durable_alias(self, function_name: str, alias: str, version: str, weights: dict | None = None) -> dict:
+        """Define an alias (the adapter's alias shim): `version`, plus weighted routing versions."""
+        config = {"FunctionVersion": version, "AdditionalVersionWeights": weights or {}}
+        url = (f"{self.state['durable_adapter']['endpoint']}/_aliases/"
+               f"{urllib.parse.quote(function_name, safe='')}/{urllib.parse.quote(alias, safe='')}")
+        status, _, out = http_json("PUT", url, config)
+        if status != 200:
+            raise StandinError(f"alias {function_name}:{alias}: {status} {out}")
+        return {"alias": alias, **config}
 
     def durable_status(self, arn: str) -> dict:
         """GetDurableExecution as the real API answers it (Status, Error, epoch timestamps...)."""
@@ -922,8 +1007,16 @@ def main(argv=None) -> int:
     sp.add_argument("--clear", action="store_true", help="return and clear")
     sp = cmd("durable-start", "start N durable executions (stay RUNNING); prints their real-form ARNs")
     sp.add_argument("--count", type=int, default=1)
+    sp.add_argument("--qualifier", help="the version to start them on (default $LATEST)")
     sp.add_argument("--function", default=DEFAULT_FUNCTION)
     sp.add_argument("--input", help="execution input (JSON text)")
+    sp = cmd("durable-pause", "mark a durable execution PAUSED (the adapter's pause shim)")
+    sp.add_argument("arn")
+    sp = cmd("durable-alias", "define a function alias (the adapter's alias shim)")
+    sp.add_argument("function")
+    sp.add_argument("alias")
+    sp.add_argument("version")
+    sp.add_argument("--weight", action="append", default=[], help="VERSION=WEIGHT of weighted routing")
     sp = cmd("durable-status", "GetDurableExecution for a real-form ARN (Status, Error, ...)")
     sp.add_argument("arn")
     sp = cmd("durable-list", "ListDurableExecutionsByFunction through the adapter")
@@ -959,7 +1052,10 @@ def main(argv=None) -> int:
             "sfn-start": lambda: s.sfn_start(a.count, a.name),
             "sfn-status": lambda: s.sfn_status(a.arn),
             "sfn-recorded": lambda: s.sfn_recorded(a.clear),
-            "durable-start": lambda: {"executionArns": s.durable_start(a.count, a.function, a.input)},
+            "durable-pause": lambda: s.durable_pause(a.arn),
+            "durable-alias": lambda: s.durable_alias(
+                a.function, a.alias, a.version, {w.split("=")[0]: float(w.split("=")[1]) for w in a.weight}),
+            "durable-start": lambda: {"executionArns": s.durable_start(a.count, a.function, a.input, a.qualifier)},
             "durable-status": lambda: s.durable_status(a.arn),
             "durable-list": lambda: s.durable_list(a.function, a.status),
             "durable-recorded": lambda: s.durable_recorded(a.clear),

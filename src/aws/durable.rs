@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::error::SdkError;
+use aws_sdk_lambda::operation::get_alias::GetAliasError;
 use aws_sdk_lambda::operation::get_durable_execution::GetDurableExecutionError;
 use aws_sdk_lambda::operation::list_durable_executions_by_function::ListDurableExecutionsByFunctionError;
 use aws_sdk_lambda::operation::stop_durable_execution::StopDurableExecutionError;
@@ -24,8 +25,9 @@ use crate::error::StopError;
 
 const SERVICE: &str = Service::Lambda.display_name();
 
-/// Statuses in which a durable execution can still be stopped. `PAUSING`/`PAUSED` are not in the SDK's enum
-/// yet, so statuses are compared as strings.
+/// Statuses in which a durable execution can still be stopped: "Stops a running or paused durable execution"
+/// (StopDurableExecution). `PAUSING`/`PAUSED` are not in the locked SDK's enum yet, so statuses are compared as
+/// strings and sent through `ExecutionStatus::from`.
 const STOPPABLE: &[&str] = &["RUNNING", "PAUSING", "PAUSED"];
 
 /// Durable execution adapter; holds one client per region and the shared pacer.
@@ -45,7 +47,9 @@ impl DurableAdapter {
         let region = target.region().as_str();
         let client = self.clients.client(region).read;
         let out = paced(&self.pacer, region, Api::GetDurableExecution, deadline, || async {
-            let operation = client.get_durable_execution().durable_execution_arn(target.to_string());
+            // Status only: an input or result of up to 6 MB never needs to reach the gateway.
+            let operation =
+                client.get_durable_execution().durable_execution_arn(target.to_string()).include_execution_data(false);
             operation.send().await.map_err(|e| get_error(target, e))
         })
         .await?;
@@ -83,26 +87,49 @@ impl DurableAdapter {
         Ok(timestamp(out.stop_timestamp()))
     }
 
-    /// Every RUNNING durable execution of a function (and qualifier, if the ARN names one), following every
-    /// page. The API model's statuses have no PAUSING/PAUSED to filter on; a paused execution is still stopped
-    /// when it is named directly.
+    /// Every stoppable durable execution (running, pausing or paused) of a function, following every page.
+    /// Unqualified, the list covers every version ("If you don't specify a qualifier, this operation returns
+    /// executions across all versions", ListDurableExecutionsByFunction in the current model). A version or
+    /// `$LATEST` is passed as the qualifier. An alias is resolved first (GetAlias: its version and any
+    /// weighted routing version), because execution ARNs name versions, never aliases, and the model documents
+    /// the qualifier as a version.
     pub async fn list_running(&self, function: &TargetArn, deadline: Instant) -> Result<Vec<TargetArn>, StopError> {
         let TargetKind::Function { name, qualifier } = function.kind() else {
             return Err(StopError::InvalidRequest("only a function ARN lists durable executions".into()));
         };
-        let (region, client) = (function.region().as_str(), self.clients.client(function.region().as_str()).read);
         // The unqualified ARN works across accounts, where a bare name would not.
-        let unqualified =
-            format!("arn:{}:lambda:{region}:{}:function:{name}", function.partition(), function.account());
+        let (partition, region, account) = (function.partition(), function.region(), function.account());
+        let unqualified = format!("arn:{partition}:lambda:{region}:{account}:function:{name}");
+        let versions = match qualifier.as_deref() {
+            None => vec![None],
+            Some(q) if is_version(q) => vec![Some(q.to_owned())],
+            Some(alias) => self.alias_versions(function, &unqualified, alias, deadline).await?,
+        };
         let mut executions = Vec::new();
+        for version in versions {
+            self.list_version(function, &unqualified, version, deadline, &mut executions).await?;
+        }
+        Ok(executions)
+    }
+
+    async fn list_version(
+        &self,
+        function: &TargetArn,
+        unqualified: &str,
+        qualifier: Option<String>,
+        deadline: Instant,
+        into: &mut Vec<TargetArn>,
+    ) -> Result<(), StopError> {
+        let region = function.region().as_str();
+        let client = self.clients.client(region).read;
         let mut marker: Option<String> = None;
         loop {
             let page = paced(&self.pacer, region, Api::ListDurableExecutionsByFunction, deadline, || async {
                 let operation = client
                     .list_durable_executions_by_function()
-                    .function_name(&unqualified)
+                    .function_name(unqualified)
                     .set_qualifier(qualifier.clone())
-                    .statuses(ExecutionStatus::Running)
+                    .set_statuses(Some(STOPPABLE.iter().map(|s| ExecutionStatus::from(*s)).collect()))
                     .max_items(1000)
                     .set_marker(marker.clone());
                 operation.send().await.map_err(|e| list_error(function, e))
@@ -110,13 +137,49 @@ impl DurableAdapter {
             .await?;
             // Every listed execution still goes through describe-first, so a stale page cannot stop a finished one.
             let arns = page.durable_executions().iter().map(|e| e.durable_execution_arn());
-            super::collect_listed(Api::ListDurableExecutionsByFunction, arns, &mut executions);
+            super::collect_listed(Api::ListDurableExecutionsByFunction, arns, into);
             marker = page.next_marker().map(str::to_owned);
             if marker.is_none() {
-                return Ok(executions);
+                return Ok(());
             }
         }
     }
+
+    /// The versions an alias serves: the one it points to, and any that weighted routing sends traffic to.
+    async fn alias_versions(
+        &self,
+        function: &TargetArn,
+        unqualified: &str,
+        alias: &str,
+        deadline: Instant,
+    ) -> Result<Vec<Option<String>>, StopError> {
+        let region = function.region().as_str();
+        let client = self.clients.client(region).read;
+        let out = paced(&self.pacer, region, Api::GetAlias, deadline, || async {
+            let operation = client.get_alias().function_name(unqualified).name(alias);
+            operation.send().await.map_err(|e| alias_error(function, e))
+        })
+        .await?;
+        let mut versions: Vec<String> = out.function_version().into_iter().map(str::to_owned).collect();
+        if let Some(weights) = out.routing_config().and_then(|r| r.additional_version_weights()) {
+            versions.extend(weights.keys().cloned());
+        }
+        versions.sort();
+        versions.dedup();
+        if versions.is_empty() || !versions.iter().all(|v| is_version(v)) {
+            return Err(StopError::Upstream {
+                service: SERVICE,
+                retryable: false,
+                source: format!("alias {alias} of {unqualified} resolves to no usable version: {versions:?}").into(),
+            });
+        }
+        Ok(versions.into_iter().map(Some).collect())
+    }
+}
+
+/// A version qualifier (`$LATEST`, `$LATEST.PUBLISHED` or a number) rather than an alias.
+fn is_version(qualifier: &str) -> bool {
+    qualifier.starts_with("$LATEST") || qualifier.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Shared by both operations, which document the same errors.
@@ -151,6 +214,23 @@ fn get_error(target: &TargetArn, err: SdkError<GetDurableExecutionError>) -> Sto
 
 fn stop_error(target: &TargetArn, err: SdkError<StopDurableExecutionError>) -> StopError {
     map_lambda_error!(StopDurableExecutionError, target, err)
+}
+
+/// An unknown alias is `not_found`; the rest as for any Lambda call.
+fn alias_error(function: &TargetArn, err: SdkError<GetAliasError>) -> StopError {
+    let mapped = match err.as_service_error() {
+        Some(GetAliasError::ResourceNotFoundException(_)) => StopError::NotFound(function.to_string()),
+        Some(GetAliasError::InvalidParameterValueException(_)) => {
+            StopError::InvalidRequest("Lambda rejected the alias lookup as invalid".into())
+        }
+        Some(GetAliasError::TooManyRequestsException(_)) => return throttled(SERVICE, err),
+        Some(GetAliasError::ServiceException(_)) => {
+            return StopError::Upstream { service: SERVICE, retryable: true, source: Box::new(err) };
+        }
+        _ => return unmodelled(SERVICE, err),
+    };
+    log_mapped(SERVICE, &mapped, &err);
+    mapped
 }
 
 fn list_error(function: &TargetArn, err: SdkError<ListDurableExecutionsByFunctionError>) -> StopError {

@@ -30,16 +30,19 @@ pub enum Api {
     StopDurableExecution,
     /// Lambda `ListDurableExecutionsByFunction`.
     ListDurableExecutionsByFunction,
+    /// Lambda `GetAlias` (to find the versions an alias serves).
+    GetAlias,
 }
 
 impl Api {
-    const ALL: [Api; 6] = [
+    const ALL: [Api; 7] = [
         Api::DescribeExecution,
         Api::StopExecution,
         Api::ListExecutions,
         Api::GetDurableExecution,
         Api::StopDurableExecution,
         Api::ListDurableExecutionsByFunction,
+        Api::GetAlias,
     ];
 
     /// The service the API belongs to.
@@ -59,6 +62,7 @@ impl Api {
             Api::GetDurableExecution => "GetDurableExecution",
             Api::StopDurableExecution => "StopDurableExecution",
             Api::ListDurableExecutionsByFunction => "ListDurableExecutionsByFunction",
+            Api::GetAlias => "GetAlias",
         }
     }
 }
@@ -72,22 +76,29 @@ pub struct Rate {
     pub per_second: f64,
 }
 
-/// Step Functions gives its three largest regions bigger API buckets.
-const LARGE_SFN_REGIONS: [&str; 3] = ["us-east-1", "us-west-2", "eu-west-1"];
+/// Step Functions and Lambda's durable APIs give these three regions bigger quotas.
+const LARGE_REGIONS: [&str; 3] = ["us-east-1", "us-west-2", "eu-west-1"];
 
 /// AWS's default quota for `api` in `region`. Step Functions' numbers follow its published API quotas
-/// (`StopExecution` 1000 burst / 200 per second in the large regions, 500 / 25 elsewhere). Lambda publishes no
-/// per-API numbers for durable executions, so those are conservative; override any of them with `RATE_LIMITS`.
+/// (`StopExecution` 1000 burst / 200 per second in the large regions, 500 / 25 elsewhere); Lambda's follow its
+/// published durable-function quotas. Override any of them with `RATE_LIMITS` (an account with raised quotas).
 pub fn default_rate(region: &str, api: Api) -> Rate {
-    let large = LARGE_SFN_REGIONS.contains(&region);
+    let large = LARGE_REGIONS.contains(&region);
     let (burst, per_second) = match (api, large) {
         (Api::StopExecution, true) => (1000.0, 200.0),
         (Api::StopExecution, false) => (500.0, 25.0),
         (Api::DescribeExecution, true) => (250.0, 100.0),
         (Api::DescribeExecution, false) => (200.0, 25.0),
         (Api::ListExecutions, _) => (100.0, 5.0),
-        (Api::GetDurableExecution | Api::StopDurableExecution, _) => (100.0, 50.0),
-        (Api::ListDurableExecutionsByFunction, _) => (50.0, 10.0),
+        // Lambda's durable-function quotas (Lambda Developer Guide, quotas): GetDurableExecution 30 requests per
+        // second, ListDurableExecutionsByFunction 15, StopDurableExecution 300 (600 in us-east-1, us-west-2 and
+        // eu-west-1, the same three regions). No burst is published, so the bucket holds one second's worth.
+        (Api::GetDurableExecution, _) => (30.0, 30.0),
+        (Api::ListDurableExecutionsByFunction, _) => (15.0, 15.0),
+        (Api::StopDurableExecution, true) => (600.0, 600.0),
+        (Api::StopDurableExecution, false) => (300.0, 300.0),
+        // GetAlias counts against Lambda's control-plane quota of 15 requests per second.
+        (Api::GetAlias, _) => (15.0, 15.0),
     };
     Rate { burst, per_second }
 }

@@ -260,7 +260,10 @@ fn parse_rule(doc: RuleDoc, path: &str, default_code: &ErrorCode) -> Result<Rule
             || doc.max_executions.is_some()
             || doc.kms_fallback.is_some())
     {
-        return Err(at(path, "reason, error_codes, dry_run, max_executions and kms_fallback only apply to allow rules"));
+        return Err(at(
+            path,
+            "reason, error_codes, dry_run, max_executions and kms_fallback only apply to allow rules",
+        ));
     }
     Ok(Rule {
         id: doc.id,

@@ -136,6 +136,27 @@ impl Standins {
         out["executionArns"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect()
     }
 
+    /// Starts `count` RUNNING durable executions of `function` on `qualifier` (a version or `$LATEST`).
+    pub fn durable_start_on(&self, function: &str, qualifier: &str, count: usize) -> Vec<String> {
+        let count = count.to_string();
+        let out = self.cli(&["durable-start", "--function", function, "--qualifier", qualifier, "--count", &count]);
+        out["executionArns"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect()
+    }
+
+    /// Marks a durable execution PAUSED (the stand-in's pause shim).
+    pub fn durable_pause(&self, arn: &str) {
+        self.cli(&["durable-pause", arn]);
+    }
+
+    /// Defines `alias` of `function` pointing at `version`, with weighted routing to `weighted` (`V=W`).
+    pub fn durable_alias(&self, function: &str, alias: &str, version: &str, weighted: &[&str]) {
+        let mut args = vec!["durable-alias", function, alias, version];
+        for w in weighted {
+            args.extend(["--weight", w]);
+        }
+        self.cli(&args);
+    }
+
     /// `GetDurableExecution` as the stand-in answers it.
     pub fn durable_status(&self, arn: &str) -> Value {
         self.cli(&["durable-status", arn])

@@ -384,3 +384,68 @@ fn an_encrypted_execution_refusing_error_and_cause_is_stopped_without_them_and_a
     assert!(why.contains("KmsAccessDeniedException"), "the audit says why: {why}");
     assert!(body(&stopped).get("kmsFallbackReason").is_none(), "the reason stays in the audit record");
 }
+
+/// The HTTP bulk sample aimed at `function` (with `qualifier`, empty for none).
+fn durable_bulk(account: &str, function: &str, qualifier: &str) -> String {
+    let arn = format!("arn:aws:lambda:us-east-1:{account}:function:{function}{qualifier}");
+    sample("apigw-http-bulk-state-machine.json", account, Some(&arn))
+}
+
+#[test]
+fn a_function_wide_stop_reaches_every_version_and_paused_executions() {
+    let s = standins();
+    let account = s.account();
+    let f = "orders-versions";
+    let mut all = s.durable_start_on(f, "$LATEST", 1);
+    all.extend(s.durable_start_on(f, "1", 1));
+    all.extend(s.durable_start_on(f, "2", 2));
+    s.durable_pause(&all[3]);
+    assert!(all[1].contains(&format!(":function:{f}:1/durable-execution/")), "{}", all[1]);
+    assert_eq!(s.durable_status(&all[3])["Status"], "PAUSED");
+    let (gw, bus) = gateway(&[]);
+
+    let stopped = gw.invoke(&durable_bulk(&account, f, ""));
+    assert_eq!(stopped.body["statusCode"], 200, "{:?}", stopped.body);
+    assert_eq!(outcome(&stopped), "stopped");
+    assert_eq!(body(&stopped)["counts"]["stopped"], 4, "$LATEST, versions 1 and 2, and the paused one");
+    for arn in &all {
+        assert_eq!(s.durable_status(arn)["Status"], "STOPPED", "{arn}");
+        assert_eq!(s.durable_stops(arn).len(), 1, "{arn} stopped once");
+    }
+    let paused =
+        body(&stopped)["executions"].as_array().unwrap().iter().find(|e| e["executionArn"] == all[3].as_str()).cloned();
+    assert_eq!(paused.unwrap()["previousStatus"], "PAUSED");
+    assert_audit_delivered(&gw, &bus, 1 + 4); // the request's record and one per stopped execution
+}
+
+#[test]
+fn a_qualified_stop_reaches_only_its_version_and_an_alias_the_versions_it_serves() {
+    let s = standins();
+    let account = s.account();
+    let f = "orders-qualified";
+    let latest = s.durable_start_on(f, "$LATEST", 1);
+    let v1 = s.durable_start_on(f, "1", 2);
+    let v2 = s.durable_start_on(f, "2", 1);
+    let v3 = s.durable_start_on(f, "3", 1);
+    let (gw, bus) = gateway(&[]);
+
+    let one = gw.invoke(&durable_bulk(&account, f, ":1"));
+    assert_eq!(body(&one)["counts"]["stopped"], 2, "{:?}", one.body);
+    assert!(v1.iter().all(|a| s.durable_status(a)["Status"] == "STOPPED"));
+    for arn in latest.iter().chain(&v2).chain(&v3) {
+        assert_eq!(s.durable_status(arn)["Status"], "RUNNING", "{arn} is not version 1's");
+    }
+
+    // An alias is resolved to the versions it serves: here 2, with 10% of traffic routed to 3.
+    s.durable_alias(f, "live", "2", &["3=0.1"]);
+    let live = gw.invoke(&durable_bulk(&account, f, ":live"));
+    assert_eq!(outcome(&live), "stopped", "{:?}", live.body);
+    assert_eq!(body(&live)["counts"]["stopped"], 2);
+    assert_eq!(s.durable_status(&v2[0])["Status"], "STOPPED");
+    assert_eq!(s.durable_status(&v3[0])["Status"], "STOPPED");
+    assert_eq!(s.durable_status(&latest[0])["Status"], "RUNNING", "$LATEST is not what the alias serves");
+
+    let missing = gw.invoke(&durable_bulk(&account, f, ":no-such-alias"));
+    assert_eq!((missing.body["statusCode"].clone(), outcome(&missing)), (Value::from(404), "not_found".to_owned()));
+    assert_audit_delivered(&gw, &bus, 3 + 2 + 2); // three requests, and one record per stopped execution
+}

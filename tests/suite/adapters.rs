@@ -352,3 +352,75 @@ async fn a_call_that_would_outlive_the_invocation_is_cut_off_at_the_deadline() {
     let took = started.elapsed();
     assert!(took < std::time::Duration::from_millis(1400), "cut off before the deadline, not after: {took:?}");
 }
+
+/// What each durable list call asked for: (qualifier, statuses).
+type Asked = Arc<std::sync::Mutex<Vec<(Option<String>, Vec<String>)>>>;
+
+fn durable_lister(asked: Asked) -> Rule {
+    mock!(aws_sdk_lambda::Client::list_durable_executions_by_function)
+        .match_requests(move |r| {
+            let statuses = r.statuses().iter().map(|s| s.as_str().to_owned()).collect();
+            asked.lock().unwrap().push((r.qualifier().map(str::to_owned), statuses));
+            r.function_name() == Some("arn:aws:lambda:us-east-1:111122223333:function:checkout")
+        })
+        .then_compute_output(|r| {
+            let q = r.qualifier().unwrap_or("$LATEST");
+            let id = q.trim_start_matches('$');
+            let arn = format!("arn:aws:lambda:us-east-1:111122223333:function:checkout:{q}/durable-execution/n/{id}");
+            let e = aws_sdk_lambda::types::Execution::builder()
+                .durable_execution_arn(arn)
+                .durable_execution_name("n")
+                .function_arn("arn:aws:lambda:us-east-1:111122223333:function:checkout")
+                .status(aws_sdk_lambda::types::ExecutionStatus::from("PAUSED"))
+                .start_timestamp(DateTime::from_secs(1_795_230_000))
+                .build()
+                .unwrap();
+            aws_sdk_lambda::operation::list_durable_executions_by_function::ListDurableExecutionsByFunctionOutput::builder()
+                .durable_executions(e)
+                .build()
+        })
+}
+
+#[tokio::test]
+async fn durable_lists_ask_for_every_stoppable_status_and_the_right_versions() {
+    let stoppable = vec!["RUNNING".to_owned(), "PAUSING".to_owned(), "PAUSED".to_owned()];
+    let alias =
+        mock!(aws_sdk_lambda::Client::get_alias).match_requests(|r| r.name() == Some("live")).then_output(|| {
+            let routing = aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+                .additional_version_weights("4", 0.1)
+                .build();
+            aws_sdk_lambda::operation::get_alias::GetAliasOutput::builder()
+                .function_version("3")
+                .routing_config(routing)
+                .build()
+        });
+    let table: [(&str, Vec<Option<&str>>); 4] = [
+        ("", vec![None]),
+        (":$LATEST", vec![Some("$LATEST")]),
+        (":7", vec![Some("7")]),
+        (":live", vec![Some("3"), Some("4")]),
+    ];
+    for (qualifier, expected) in table {
+        let asked: Asked = Arc::default();
+        let lister = durable_lister(asked.clone());
+        let adapter = durable_adapter(lambda_client(&[&alias, &lister]));
+        let function =
+            TargetArn::parse(&format!("arn:aws:lambda:us-east-1:111122223333:function:checkout{qualifier}")).unwrap();
+        let listed = adapter.list_running(&function, far_deadline()).await.unwrap();
+        let asked = asked.lock().unwrap().clone();
+        let qualifiers: Vec<Option<&str>> = asked.iter().map(|(q, _)| q.as_deref()).collect();
+        assert_eq!(qualifiers, expected, "{qualifier}: one list per version, an alias resolved first");
+        assert!(asked.iter().all(|(_, s)| *s == stoppable), "{qualifier}: running, pausing and paused: {asked:?}");
+        assert_eq!(listed.len(), expected.len(), "{qualifier}");
+    }
+}
+
+#[tokio::test]
+async fn a_durable_describe_never_asks_for_the_execution_data() {
+    let target = TargetArn::parse(DURABLE).unwrap();
+    let get = mock!(aws_sdk_lambda::Client::get_durable_execution)
+        .match_requests(|r| r.include_execution_data() == Some(false))
+        .then_output(|| testkit::mocks::durable_status(DURABLE, "PAUSED"));
+    let state = durable_adapter(lambda_client(&[&get])).describe(&target, far_deadline()).await.unwrap();
+    assert_eq!((state.status.as_str(), state.stoppable, get.num_calls()), ("PAUSED", true, 1));
+}

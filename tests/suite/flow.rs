@@ -269,7 +269,9 @@ fn encrypted_execution(sent: Arc<std::sync::Mutex<Vec<(bool, bool)>>>) -> (Rule,
         })
         .then_error(|| {
             aws_sdk_sfn::operation::stop_execution::StopExecutionError::KmsAccessDeniedException(
-                aws_sdk_sfn::types::error::KmsAccessDeniedException::builder().message("no kms:GenerateDataKey").build(),
+                aws_sdk_sfn::types::error::KmsAccessDeniedException::builder()
+                    .message("no kms:GenerateDataKey")
+                    .build(),
             )
         });
     let accepted = mock!(aws_sdk_sfn::Client::stop_execution)
