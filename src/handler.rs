@@ -25,17 +25,57 @@ pub struct App<S> {
     pub gateway: Gateway,
     /// How alarms find their targets.
     pub routing: AlarmRouting,
+    /// How long each HTTP door waits for an answer.
+    pub doors: DoorTimeouts,
     /// Where audit records go.
     pub sink: S,
+}
+
+/// How long each HTTP door waits for the function before it answers the caller itself: API Gateway cuts an
+/// HTTP API integration at 30 s (not raisable) and a REST API one at 29 s by default, while the function may run
+/// for minutes. The gateway's own deadline is the earlier of Lambda's and the door's, so an HTTP caller always
+/// gets its answer (`incomplete` with `remaining`, when a bulk stop is cut short), never the door's bare 503.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DoorTimeouts {
+    /// API Gateway REST APIs (`REST_API_TIMEOUT_MS`).
+    pub rest_api: Option<Duration>,
+    /// API Gateway HTTP APIs (`HTTP_API_TIMEOUT_MS`).
+    pub http_api: Option<Duration>,
+    /// Function URLs (`FUNCTION_URL_TIMEOUT_MS`): none by default, the function's own timeout applies.
+    pub function_url: Option<Duration>,
+}
+
+impl Default for DoorTimeouts {
+    fn default() -> Self {
+        DoorTimeouts {
+            rest_api: Some(Duration::from_secs(29)),
+            http_api: Some(Duration::from_secs(29)),
+            function_url: None,
+        }
+    }
+}
+
+impl DoorTimeouts {
+    /// The door's own limit, if it has one.
+    pub fn for_source(&self, source: SourceKind) -> Option<Duration> {
+        match source {
+            SourceKind::RestApi => self.rest_api,
+            SourceKind::HttpApi => self.http_api,
+            SourceKind::FunctionUrl => self.function_url,
+            _ => None,
+        }
+    }
 }
 
 /// Handles one invocation.
 pub async fn handle<S: AuditSink>(app: &App<S>, event: LambdaEvent<Box<RawValue>>) -> Result<Value, RetryableFailure> {
     let (started, received_at) = (Instant::now(), Utc::now());
     let audit_id = uuid::Uuid::now_v7().to_string();
-    let deadline = deadline_of(&event.context);
+    let lambda_deadline = deadline_of(&event.context);
 
     let Inbound { source, reply, facts, request } = inbound::parse(&event.payload, &app.routing);
+    let door = app.doors.for_source(source).map(|limit| tokio::time::Instant::from_std(started) + limit);
+    let deadline = door.map_or(lambda_deadline, |door| door.min(lambda_deadline));
     let handled = match request {
         Ok(Parsed::Stop(request)) => app.gateway.stop_targets(&request, &audit_id, deadline).await,
         Ok(Parsed::Ignore(reason)) => Handled::without_decision(Ok(Outcome::Ignored { reason }), false),

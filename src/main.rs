@@ -46,6 +46,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             config.bulk,
         ),
         routing: config.routing,
+        doors: config.doors,
         sink: AuditPublisher::new(bus),
     };
     let app = &app;

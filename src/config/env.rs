@@ -10,6 +10,7 @@ use crate::aws::pacing::Pacer;
 use crate::domain::alarm::AlarmRouting;
 use crate::domain::aws_ids::Region;
 use crate::domain::policy::Policy;
+use crate::handler::DoorTimeouts;
 use crate::service::BulkSettings;
 
 /// Source used for audit events when `AUDIT_EVENT_SOURCE` is unset.
@@ -32,6 +33,8 @@ pub struct Config {
     pub pacer: Pacer,
     /// Bulk stop concurrency and deadline margin (`BULK_CONCURRENCY`, `DEADLINE_MARGIN_MS`).
     pub bulk: BulkSettings,
+    /// How long each HTTP door waits (`REST_API_TIMEOUT_MS`, `HTTP_API_TIMEOUT_MS`, `FUNCTION_URL_TIMEOUT_MS`).
+    pub doors: DoorTimeouts,
     /// Root certificates to trust instead of the embedded Amazon roots (`SSL_CERT_FILE`, PEM).
     pub trusted_roots: Option<Vec<u8>>,
 }
@@ -118,6 +121,20 @@ impl Config {
             deadline_margin: parse_number("DEADLINE_MARGIN_MS", get("DEADLINE_MARGIN_MS"), 0..=600_000)?
                 .map_or(defaults.deadline_margin, Duration::from_millis),
         };
+        let door = |var: &'static str, default: Option<Duration>| {
+            // `0` means "no limit of the door's own": only Lambda's deadline applies.
+            Ok::<_, ConfigError>(match parse_number(var, get(var), 0..=900_000)? {
+                None => default,
+                Some(0) => None,
+                Some(ms) => Some(Duration::from_millis(ms)),
+            })
+        };
+        let defaults = DoorTimeouts::default();
+        let doors = DoorTimeouts {
+            rest_api: door("REST_API_TIMEOUT_MS", defaults.rest_api)?,
+            http_api: door("HTTP_API_TIMEOUT_MS", defaults.http_api)?,
+            function_url: door("FUNCTION_URL_TIMEOUT_MS", defaults.function_url)?,
+        };
         let trusted_roots = get("SSL_CERT_FILE")
             .map(|path| {
                 let pem = std::fs::read(&path).map_err(|e| invalid("SSL_CERT_FILE", format!("{path}: {e}")))?;
@@ -125,7 +142,7 @@ impl Config {
                 Ok::<_, ConfigError>(pem)
             })
             .transpose()?;
-        Ok(Config { policy, routing, region, audit_bus, audit_source, pacer, bulk, trusted_roots })
+        Ok(Config { policy, routing, region, audit_bus, audit_source, pacer, bulk, doors, trusted_roots })
     }
 }
 
@@ -177,6 +194,7 @@ fn validate_bus(bus: &str) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::request::SourceKind;
     use std::collections::HashMap;
 
     const POLICY: &str = r#"{"version":1,"rules":[{"id":"r","effect":"allow","callers":{"accounts":["*"]},
@@ -235,6 +253,30 @@ mod tests {
             let err = config(&vars).unwrap_err().to_string();
             assert!(err.starts_with(expected), "expected {expected:?}, got {err:?}");
         }
+    }
+
+    #[test]
+    fn http_doors_wait_29_s_unless_told_otherwise() {
+        let base = [("AWS_REGION", "us-east-1"), ("POLICY", POLICY)];
+        let c = config(&base).unwrap();
+        assert_eq!(c.doors, DoorTimeouts::default());
+        assert_eq!(c.doors.for_source(SourceKind::HttpApi), Some(Duration::from_secs(29)));
+        assert_eq!(c.doors.for_source(SourceKind::RestApi), Some(Duration::from_secs(29)));
+        assert_eq!(c.doors.for_source(SourceKind::FunctionUrl), None, "a function URL waits for the function");
+        assert_eq!(c.doors.for_source(SourceKind::EventBridge), None);
+        let c = config(&[
+            base[0],
+            base[1],
+            ("REST_API_TIMEOUT_MS", "50000"),
+            ("HTTP_API_TIMEOUT_MS", "0"),
+            ("FUNCTION_URL_TIMEOUT_MS", "60000"),
+        ])
+        .unwrap();
+        assert_eq!(c.doors.rest_api, Some(Duration::from_secs(50)), "a REST API whose timeout was raised");
+        assert_eq!(c.doors.http_api, None, "0: only Lambda's deadline");
+        assert_eq!(c.doors.function_url, Some(Duration::from_secs(60)));
+        let err = config(&[base[0], base[1], ("HTTP_API_TIMEOUT_MS", "29s")]).unwrap_err().to_string();
+        assert!(err.starts_with("HTTP_API_TIMEOUT_MS:"), "{err}");
     }
 
     #[test]

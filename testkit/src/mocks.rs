@@ -20,7 +20,7 @@ use stop_gateway::domain::audit::{AuditEvent, AuditSink};
 use stop_gateway::domain::outcome::StopText;
 use stop_gateway::domain::policy::Policy;
 use stop_gateway::domain::text::{ErrorCode, Overflow, Reason};
-use stop_gateway::handler::{App, handle};
+use stop_gateway::handler::{App, DoorTimeouts, handle};
 use stop_gateway::service::{BulkSettings, Gateway};
 
 /// When the mocked executions started.
@@ -272,5 +272,5 @@ impl AuditSink for RecordingSink {
 
 /// The handler's app over `gateway`, with the example policy's alarm routing and a recording sink.
 pub fn app(gateway: Gateway) -> App<RecordingSink> {
-    App { gateway, routing: example_document().routing, sink: RecordingSink::default() }
+    App { gateway, routing: example_document().routing, doors: DoorTimeouts::default(), sink: RecordingSink::default() }
 }

@@ -41,6 +41,10 @@ struct Rig {
 
 impl Rig {
     fn new(sfn_faults: &[FaultRule], bus_faults: Option<&[FaultRule]>) -> Rig {
+        Rig::with_env(sfn_faults, bus_faults, &[])
+    }
+
+    fn with_env(sfn_faults: &[FaultRule], bus_faults: Option<&[FaultRule]>, extra: &[(&str, &str)]) -> Rig {
         let s = standins();
         let account = s.account();
         let sfn = FaultProxy::start(&endpoint("AWS_ENDPOINT_URL_SFN"), sfn_faults);
@@ -59,6 +63,7 @@ impl Rig {
         if let Some(url) = &bus_url {
             env.push(("AWS_ENDPOINT_URL_EVENTBRIDGE", url.as_str()));
         }
+        env.extend_from_slice(extra);
         let gateway = GatewayProcess::start(Path::new(env!("CARGO_BIN_EXE_stop-gateway")), s, &env);
         Rig { gateway, sfn, lambda, _bus: bus, account }
     }
@@ -259,4 +264,39 @@ fn a_durable_stop_whose_answer_is_lost_is_confirmed_and_a_failing_one_retried() 
     assert_eq!(outcome(&answer), "stopped", "{:?}", answer.body);
     assert_eq!(s.durable_stops(&arns[1]).len(), 1);
     assert_eq!(rig.audited(3), ["stopped", "upstream_error", "stopped"]);
+}
+
+#[test]
+fn a_bulk_http_stop_longer_than_the_door_answers_incomplete_with_remaining_before_30_s() {
+    // Every stop is held 4 s and the gateway works one execution at a time, so ten executions take about 40 s:
+    // longer than an HTTP API waits (30 s), though well within the function's own 120 s. With the default door
+    // timeout (29 s), the caller gets `incomplete` and what is left, in time, instead of API Gateway's bare 503.
+    let rig = Rig::with_env(
+        &[FaultRule::always(STOP, Fault::Slow(Duration::from_secs(4)))],
+        None,
+        &[("BULK_CONCURRENCY", "1")],
+    );
+    let arns = standins().sfn_start("orders-faults-door", 10);
+    let machine = arns[0].rsplit_once(':').unwrap().0.replace(":execution:", ":stateMachine:");
+    let request = sample("apigw-http-bulk-state-machine.json", &rig.account, Some(&machine));
+    let started = std::time::Instant::now();
+    let answer = rig.gateway.invoke_within(&request, Duration::from_secs(120));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(30), "answered before the HTTP API's 30 s cut: {took:?}");
+    assert!(took > Duration::from_secs(20), "the door's deadline, not an early failure: {took:?}");
+    assert_eq!(answer.body["statusCode"], 503, "{:?}", answer.body);
+    let b = body(&answer);
+    assert_eq!(b["outcome"], "incomplete");
+    let remaining = b["remaining"].as_array().unwrap().len();
+    let stopped = b["counts"]["stopped"].as_u64().unwrap() as usize;
+    assert!(remaining > 0 && stopped > 0 && stopped + remaining == 10, "{b}");
+
+    // The caller resends, as the answer says: the rest is stopped, nothing twice.
+    rig.sfn.set_rules(&[]);
+    let again = rig.gateway.invoke_within(&request, Duration::from_secs(120));
+    assert_eq!(outcome(&again), "stopped", "{:?}", again.body);
+    for arn in &arns {
+        assert_eq!(standins().sfn_status(arn), "ABORTED", "{arn}");
+        assert_eq!(standins().sfn_stops(arn).len(), 1, "{arn} stopped once");
+    }
 }
