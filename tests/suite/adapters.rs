@@ -424,3 +424,137 @@ async fn a_durable_describe_never_asks_for_the_execution_data() {
     let state = durable_adapter(lambda_client(&[&get])).describe(&target, far_deadline()).await.unwrap();
     assert_eq!((state.status.as_str(), state.stoppable, get.num_calls()), ("PAUSED", true, 1));
 }
+
+fn raw_error(status: u16, error_type: Option<&str>, body: &str) -> Response {
+    let mut response = Response::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body.to_owned()));
+    response.headers_mut().insert("content-type", "application/json");
+    if let Some(t) = error_type {
+        response.headers_mut().insert("x-amzn-errortype", t.to_owned());
+    }
+    response
+}
+
+/// Error answers as AWS sends them, parsed by the SDK's own protocol code: the `X-Amzn-ErrorType` header
+/// first, then `__type` or `code` in the body, with a namespace (`…#`) and anything after `:` stripped;
+/// `message` or `Message`; and the statuses the models give (Step Functions 400s; Lambda 404, 429, 500, 502).
+#[tokio::test(start_paused = true)]
+async fn error_bodies_as_aws_sends_them_map_to_the_same_outcomes() {
+    struct Case {
+        name: &'static str,
+        status: u16,
+        header: Option<&'static str>,
+        body: &'static str,
+        expect: (&'static str, bool),
+    }
+    let sfn_cases = [
+        Case {
+            name: "__type with a namespace, lower-case message",
+            status: 400,
+            header: None,
+            body: r#"{"__type":"com.amazonaws.swf.service.v2.model#ExecutionDoesNotExist","message":"gone"}"#,
+            expect: ("not_found", false),
+        },
+        Case {
+            name: "code, upper-case Message",
+            status: 400,
+            header: None,
+            body: r#"{"code":"InvalidArn","Message":"bad"}"#,
+            expect: ("invalid_request", false),
+        },
+        Case {
+            name: "the header wins over the body",
+            status: 400,
+            header: Some("ExecutionDoesNotExist"),
+            body: r#"{"__type":"InvalidArn","message":"x"}"#,
+            expect: ("not_found", false),
+        },
+        Case {
+            name: "a header with a URL after ':'",
+            status: 400,
+            header: Some("ExecutionDoesNotExist:http://internal.amazon.com/coral/com.amazonaws.swf.service.v2.model/"),
+            body: "{}",
+            expect: ("not_found", false),
+        },
+        Case {
+            name: "KMS throttling is throttling",
+            status: 400,
+            header: None,
+            body: r#"{"__type":"KmsThrottlingException","message":"slow down"}"#,
+            expect: ("throttled", true),
+        },
+        Case {
+            name: "an unmodelled throttling code",
+            status: 400,
+            header: None,
+            body: r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+            expect: ("throttled", true),
+        },
+        Case {
+            name: "a missing permission",
+            status: 400,
+            header: None,
+            body: r#"{"__type":"AccessDeniedException","Message":"not authorized"}"#,
+            expect: ("upstream_error", false),
+        },
+    ];
+    let target = TargetArn::parse(SFN).unwrap();
+    for c in sfn_cases {
+        let (status, header, body) = (c.status, c.header, c.body);
+        let rule =
+            mock!(aws_sdk_sfn::Client::describe_execution).then_http_response(move || raw_error(status, header, body));
+        let err = sfn_adapter(sfn_client(&[&rule])).describe(&target, far_deadline()).await.unwrap_err();
+        assert_eq!(outcome(&err), c.expect, "{}", c.name);
+    }
+    let lambda_cases = [
+        Case {
+            name: "404 ResourceNotFoundException, Message",
+            status: 404,
+            header: Some("ResourceNotFoundException"),
+            body: r#"{"Type":"User","Message":"Durable execution not found"}"#,
+            expect: ("not_found", false),
+        },
+        Case {
+            name: "429 TooManyRequestsException, message",
+            status: 429,
+            header: Some("TooManyRequestsException"),
+            body: r#"{"Type":"User","message":"Rate exceeded","retryAfterSeconds":"1"}"#,
+            expect: ("throttled", true),
+        },
+        Case {
+            name: "500 ServiceException",
+            status: 500,
+            header: Some("ServiceException"),
+            body: r#"{"Type":"Service","Message":"internal"}"#,
+            expect: ("upstream_error", true),
+        },
+        Case {
+            name: "502 KMSAccessDeniedException",
+            status: 502,
+            header: Some("KMSAccessDeniedException"),
+            body: r#"{"Type":"User","Message":"KMS access denied"}"#,
+            expect: ("upstream_error", false),
+        },
+        Case {
+            name: "400 InvalidParameterValueException",
+            status: 400,
+            header: Some("InvalidParameterValueException"),
+            body: r#"{"Type":"User","message":"bad ARN"}"#,
+            expect: ("invalid_request", false),
+        },
+        Case {
+            name: "a bare 502 with no error type",
+            status: 502,
+            header: None,
+            body: "",
+            expect: ("upstream_error", true),
+        },
+    ];
+    let target = TargetArn::parse(DURABLE).unwrap();
+    for c in lambda_cases {
+        let (status, header, body) = (c.status, c.header, c.body);
+        let rule = mock!(aws_sdk_lambda::Client::get_durable_execution)
+            .then_http_response(move || raw_error(status, header, body));
+        let err = durable_adapter(lambda_client(&[&rule])).describe(&target, far_deadline()).await.unwrap_err();
+        assert_eq!(outcome(&err), c.expect, "{}", c.name);
+    }
+}
