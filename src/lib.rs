@@ -16,5 +16,6 @@ pub mod error;
 pub mod handler;
 pub mod inbound;
 pub mod logging;
+pub mod metrics;
 #[cfg(feature = "runtime")]
 pub mod service;

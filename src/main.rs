@@ -47,7 +47,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ),
         routing: config.routing,
         doors: config.doors,
-        sink: AuditPublisher::new(bus),
+        sink: AuditPublisher::new(bus, config.metrics),
     };
     let app = &app;
     // The handler's future is boxed: its type nests deeply (SDK calls inside paced retries inside a bulk

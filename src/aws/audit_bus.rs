@@ -1,7 +1,9 @@
-//! The production audit sink: one JSON log line per record, and a `PutEvents` entry when a bus is configured.
+//! The production audit sink: one JSON log line per record, a `PutEvents` entry when a bus is configured, and
+//! the request's metrics line (EMF).
 //!
 //! The bus is tried first so the log line can say whether delivery worked; a failed delivery never changes the
 //! request's outcome, and the log line (which Lambda ships to CloudWatch Logs) still carries the whole record.
+//! The metrics line comes last, so it can count the records the bus missed.
 
 use std::io::Write;
 use std::time::Duration;
@@ -14,6 +16,7 @@ use tokio::time::Instant;
 
 use crate::domain::audit::{AuditEvent, AuditSink};
 use crate::error::error_chain;
+use crate::metrics::Metrics;
 
 /// `detail-type` of audit events on the bus.
 pub const DETAIL_TYPE: &str = "Stop Gateway Decision";
@@ -141,15 +144,16 @@ struct AuditLine<'a> {
     bus_delivery: Delivery,
 }
 
-/// Writes every record to stdout and, when configured, to an EventBridge bus.
+/// Writes every record to stdout and, when configured, to an EventBridge bus; then the request's metrics.
 pub struct AuditPublisher {
     bus: Option<AuditBus>,
+    metrics: Metrics,
 }
 
 impl AuditPublisher {
     /// A publisher; `bus` is `None` when `AUDIT_EVENT_BUS` is unset.
-    pub fn new(bus: Option<AuditBus>) -> Self {
-        AuditPublisher { bus }
+    pub fn new(bus: Option<AuditBus>, metrics: Metrics) -> Self {
+        AuditPublisher { bus, metrics }
     }
 }
 
@@ -162,6 +166,7 @@ impl AuditSink for AuditPublisher {
             Some(bus) => bus.put_all(events, bus_deadline).await,
         };
         let mut out = Vec::new();
+        let bus_failures = deliveries.iter().filter(|d| matches!(d, Delivery::Failed { .. })).count();
         for (event, bus_delivery) in events.iter().zip(deliveries) {
             let failed = matches!(bus_delivery, Delivery::Failed { .. });
             let line = AuditLine {
@@ -181,6 +186,12 @@ impl AuditSink for AuditPublisher {
                     tracing::error!(error = %err, audit_id = %event.audit_id, "could not serialise audit record")
                 }
             }
+        }
+        if let Some(request) = events.first() {
+            out.extend_from_slice(
+                self.metrics.line(request, bus_failures, chrono::Utc::now().timestamp_millis()).as_bytes(),
+            );
+            out.push(b'\n');
         }
         // One write of whole lines, so concurrent output cannot interleave inside a record.
         let mut stdout = std::io::stdout().lock();

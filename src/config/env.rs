@@ -11,6 +11,7 @@ use crate::domain::alarm::AlarmRouting;
 use crate::domain::aws_ids::Region;
 use crate::domain::policy::Policy;
 use crate::handler::DoorTimeouts;
+use crate::metrics::{DEFAULT_NAMESPACE, Metrics};
 use crate::service::BulkSettings;
 
 /// Source used for audit events when `AUDIT_EVENT_SOURCE` is unset.
@@ -33,6 +34,8 @@ pub struct Config {
     pub pacer: Pacer,
     /// Bulk stop concurrency and deadline margin (`BULK_CONCURRENCY`, `DEADLINE_MARGIN_MS`).
     pub bulk: BulkSettings,
+    /// Where the metrics go (`METRICS_NAMESPACE`).
+    pub metrics: Metrics,
     /// How long each HTTP door waits (`REST_API_TIMEOUT_MS`, `HTTP_API_TIMEOUT_MS`, `FUNCTION_URL_TIMEOUT_MS`).
     pub doors: DoorTimeouts,
     /// Root certificates to trust instead of the embedded Amazon roots (`SSL_CERT_FILE`, PEM).
@@ -129,6 +132,8 @@ impl Config {
                 Some(ms) => Some(Duration::from_millis(ms)),
             })
         };
+        let metrics = Metrics::new(&get("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()))
+            .map_err(|e| invalid("METRICS_NAMESPACE", e))?;
         let defaults = DoorTimeouts::default();
         let doors = DoorTimeouts {
             rest_api: door("REST_API_TIMEOUT_MS", defaults.rest_api)?,
@@ -142,7 +147,7 @@ impl Config {
                 Ok::<_, ConfigError>(pem)
             })
             .transpose()?;
-        Ok(Config { policy, routing, region, audit_bus, audit_source, pacer, bulk, doors, trusted_roots })
+        Ok(Config { policy, routing, region, audit_bus, audit_source, pacer, bulk, metrics, doors, trusted_roots })
     }
 }
 

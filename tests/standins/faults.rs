@@ -289,7 +289,9 @@ fn a_bulk_http_stop_longer_than_the_door_answers_incomplete_with_remaining_befor
     assert_eq!(b["outcome"], "incomplete");
     let remaining = b["remaining"].as_array().unwrap().len();
     let stopped = b["counts"]["stopped"].as_u64().unwrap() as usize;
-    assert!(remaining > 0 && stopped > 0 && stopped + remaining == 10, "{b}");
+    // A stop still in flight at the deadline is cut off and reported as a transient failure, also for a resend.
+    let cut = b["executions"].as_array().unwrap().iter().filter(|e| e["outcome"] == "upstream_error").count();
+    assert!(remaining > 0 && stopped > 0 && cut <= 1 && stopped + remaining + cut == 10, "{b}");
 
     // The caller resends, as the answer says: the rest is stopped, nothing twice.
     rig.sfn.set_rules(&[]);

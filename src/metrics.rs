@@ -1,0 +1,220 @@
+//! Metrics in CloudWatch's embedded metric format (EMF): one JSON log line per request, which CloudWatch Logs
+//! turns into metrics. No API call, no client, nothing at start-up.
+//!
+//! Dimensions are low-cardinality only: the door (`Source`) and the outcome code (`Outcome`), plus one set with
+//! no dimension at all for the alarms; never an ARN or a caller. The names here are the ones `template.yaml`'s
+//! alarms use (checked by `scripts/check-metrics`).
+
+use serde_json::{Map, Value, json};
+
+use crate::domain::audit::AuditEvent;
+
+/// The namespace when `METRICS_NAMESPACE` is unset.
+pub const DEFAULT_NAMESPACE: &str = "StopGateway";
+/// Requests handled (1 per line), by source and outcome.
+pub const REQUESTS: &str = "Requests";
+/// Executions this request stopped.
+pub const STOPPED_EXECUTIONS: &str = "StoppedExecutions";
+/// Executions a bulk stop left for a retry (`remaining`).
+pub const REMAINING_EXECUTIONS: &str = "RemainingExecutions";
+/// 1 when a stop asked for by an alarm or by automation (EventBridge) did not happen: nobody reads its answer,
+/// so this metric, and its alarm, is how a failed kill-switch gets noticed.
+pub const FAILED_AUTOMATED_STOPS: &str = "FailedAutomatedStops";
+/// Audit records that did not reach the audit bus (the log line still holds them).
+pub const AUDIT_BUS_DELIVERY_FAILURES: &str = "AuditBusDeliveryFailures";
+/// Time spent on the request.
+pub const DURATION: &str = "Duration";
+
+/// Outcomes that mean what was asked for is done, or that nothing was asked: everything else is a failure.
+const SUCCESSES: [&str; 4] = ["stopped", "already_finished", "dry_run", "ignored"];
+/// Sources whose requests nobody waits on: alarms and automation.
+const AUTOMATED: [&str; 3] = ["eventbridge", "alarm-event", "alarm-action"];
+
+/// Writes EMF lines under one namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics {
+    namespace: String,
+}
+
+impl Metrics {
+    /// Metrics under `namespace`: 1 to 255 printable ASCII characters, not in the `AWS/` namespaces.
+    pub fn new(namespace: &str) -> Result<Metrics, String> {
+        let ok = (1..=255).contains(&namespace.len())
+            && namespace.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+            && !namespace.starts_with("AWS/");
+        if ok {
+            Ok(Metrics { namespace: namespace.to_owned() })
+        } else {
+            Err("use 1-255 printable ASCII characters, not starting with \"AWS/\"".to_owned())
+        }
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The EMF line for one request, from its request record and how many of its records missed the bus.
+    pub fn line(&self, request: &AuditEvent, bus_failures: usize, timestamp_ms: i64) -> String {
+        let stopped = match &request.counts {
+            Some(counts) => counts.get("stopped").copied().unwrap_or(0),
+            None => usize::from(request.outcome == "stopped"),
+        };
+        let remaining = request.counts.as_ref().and_then(|c| c.get("remaining").copied()).unwrap_or(0);
+        let failed_automated = AUTOMATED.contains(&request.source) && !SUCCESSES.contains(&request.outcome);
+        let counts = [
+            (REQUESTS, 1),
+            (STOPPED_EXECUTIONS, stopped),
+            (REMAINING_EXECUTIONS, remaining),
+            (FAILED_AUTOMATED_STOPS, usize::from(failed_automated)),
+            (AUDIT_BUS_DELIVERY_FAILURES, bus_failures),
+        ];
+        let mut definitions: Vec<Value> =
+            counts.iter().map(|(name, _)| json!({"Name": name, "Unit": "Count"})).collect();
+        definitions.push(json!({"Name": DURATION, "Unit": "Milliseconds"}));
+        let mut root = Map::new();
+        root.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": self.namespace,
+                    // Per door and outcome, and in all (the empty set), which is what the alarms watch.
+                    "Dimensions": [["Source", "Outcome"], []],
+                    "Metrics": definitions,
+                }],
+            }),
+        );
+        root.insert("Source".into(), request.source.into());
+        root.insert("Outcome".into(), request.outcome.into());
+        for (name, value) in counts {
+            root.insert(name.into(), value.into());
+        }
+        root.insert(DURATION.into(), request.duration_ms.into());
+        // Joins the line to its audit record in Logs Insights, without making the id a dimension.
+        root.insert("auditId".into(), request.audit_id.clone().into());
+        Value::Object(root).to_string()
+    }
+}
+
+/// Every outcome code a request record can carry, for tests and for `scripts/check-metrics`' sample lines.
+pub const OUTCOMES: [&str; 18] = [
+    "stopped",
+    "already_finished",
+    "dry_run",
+    "ignored",
+    "incomplete",
+    "stop_failed",
+    "invalid_request",
+    "route_not_found",
+    "method_not_allowed",
+    "payload_too_large",
+    "unauthenticated",
+    "denied",
+    "refused",
+    "not_found",
+    "not_stoppable",
+    "blast_radius_exceeded",
+    "throttled",
+    "upstream_error",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn record(
+        source: &'static str,
+        outcome: &'static str,
+        counts: Option<BTreeMap<&'static str, usize>>,
+    ) -> AuditEvent {
+        AuditEvent {
+            schema_version: 1,
+            audit_id: "a-1".into(),
+            record_type: "request",
+            parent_audit_id: None,
+            time: "2026-12-01T00:00:00.000Z".into(),
+            lambda_request_id: "r-1".into(),
+            source,
+            caller: None,
+            target: crate::domain::audit::AuditTarget { arn: None, kind: None, additional: vec![] },
+            reason: None,
+            reason_truncated: false,
+            error_code: None,
+            decision: None,
+            resolution: None,
+            counts,
+            outcome,
+            message: None,
+            previous_status: None,
+            stopped_at: None,
+            kms_fallback: false,
+            kms_fallback_reason: None,
+            dry_run: false,
+            duration_ms: 42,
+        }
+    }
+
+    fn values(line: &str) -> Value {
+        serde_json::from_str(line).unwrap()
+    }
+
+    #[test]
+    fn every_outcome_counts_once_with_its_figures() {
+        let metrics = Metrics::new("StopGateway").unwrap();
+        for source in ["apigw-http", "eventbridge", "alarm-event", "alarm-action", "unknown"] {
+            for outcome in OUTCOMES {
+                let line = values(&metrics.line(&record(source, outcome, None), 0, 1_795_230_000_000));
+                assert_eq!((line["Source"].as_str(), line["Outcome"].as_str()), (Some(source), Some(outcome)));
+                assert_eq!(line[REQUESTS], 1);
+                assert_eq!(line[STOPPED_EXECUTIONS], u64::from(outcome == "stopped"), "{outcome}");
+                let failed = source != "apigw-http"
+                    && source != "unknown"
+                    && !["stopped", "already_finished", "dry_run", "ignored"].contains(&outcome);
+                assert_eq!(line[FAILED_AUTOMATED_STOPS], u64::from(failed), "{source} {outcome}");
+                assert_eq!(line[DURATION], 42);
+                assert_eq!(line["_aws"]["Timestamp"], 1_795_230_000_000_i64);
+            }
+        }
+    }
+
+    #[test]
+    fn bulk_figures_come_from_the_counts_and_bus_failures_are_counted() {
+        let metrics = Metrics::new("StopGateway").unwrap();
+        let counts = BTreeMap::from([("stopped", 7), ("already_finished", 2), ("remaining", 3)]);
+        let line = values(&metrics.line(&record("alarm-event", "incomplete", Some(counts)), 4, 0));
+        assert_eq!((line[STOPPED_EXECUTIONS].as_u64(), line[REMAINING_EXECUTIONS].as_u64()), (Some(7), Some(3)));
+        assert_eq!(line[AUDIT_BUS_DELIVERY_FAILURES], 4);
+        assert_eq!(line[FAILED_AUTOMATED_STOPS], 1, "an incomplete kill-switch is not done yet");
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "StopGateway");
+        assert_eq!(directive["Dimensions"], json!([["Source", "Outcome"], []]));
+        let names: Vec<&str> =
+            directive["Metrics"].as_array().unwrap().iter().map(|m| m["Name"].as_str().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                REQUESTS,
+                STOPPED_EXECUTIONS,
+                REMAINING_EXECUTIONS,
+                FAILED_AUTOMATED_STOPS,
+                AUDIT_BUS_DELIVERY_FAILURES,
+                DURATION
+            ]
+        );
+        for name in names {
+            assert!(line[name].is_number(), "{name} is a number on the root node");
+        }
+        assert!(line.get("auditId").is_some() && line.as_object().unwrap().keys().all(|k| !k.contains("arn")));
+    }
+
+    #[test]
+    fn namespaces_are_checked() {
+        assert!(Metrics::new("StopGateway").is_ok());
+        assert!(Metrics::new("Team/Stop Gateway").is_ok());
+        for bad in ["", "AWS/Lambda", "tab\there", &"n".repeat(256)] {
+            assert!(Metrics::new(bad).is_err(), "{bad:?}");
+        }
+    }
+}
