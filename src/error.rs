@@ -277,6 +277,7 @@ mod tests {
         for Row { result, code, http: status, event } in &table {
             if let Err(err) = result {
                 assert_eq!(err.code(), *code);
+                assert!(crate::metrics::OUTCOMES.contains(code), "{code} is among the outcomes metrics know");
                 assert_eq!(err.is_retryable(), *event == 'R', "{err}");
             }
             let result = result.as_ref().map(|p| *p);

@@ -274,3 +274,37 @@ impl AuditSink for RecordingSink {
 pub fn app(gateway: Gateway) -> App<RecordingSink> {
     App { gateway, routing: example_document().routing, doors: DoorTimeouts::default(), sink: RecordingSink::default() }
 }
+
+/// A request audit record with `source`, `outcome` and bulk `counts`, the rest plain: for checking what is
+/// derived from records (metrics lines) over every outcome.
+pub fn request_record(
+    source: &'static str,
+    outcome: &'static str,
+    counts: Option<std::collections::BTreeMap<&'static str, usize>>,
+) -> AuditEvent {
+    AuditEvent {
+        schema_version: stop_gateway::domain::audit::SCHEMA_VERSION,
+        audit_id: format!("{source}-{outcome}"),
+        record_type: "request",
+        parent_audit_id: None,
+        time: "2026-12-01T00:00:00.000Z".into(),
+        lambda_request_id: "r-1".into(),
+        source,
+        caller: None,
+        target: stop_gateway::domain::audit::AuditTarget { arn: None, kind: None, additional: vec![] },
+        reason: None,
+        reason_truncated: false,
+        error_code: None,
+        decision: None,
+        resolution: None,
+        counts,
+        outcome,
+        message: None,
+        previous_status: None,
+        stopped_at: None,
+        kms_fallback: false,
+        kms_fallback_reason: None,
+        dry_run: false,
+        duration_ms: 7,
+    }
+}

@@ -6,7 +6,11 @@
 use std::path::Path;
 use std::process::Command;
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
+use stop_gateway::metrics::{Metrics, OUTCOMES};
+use testkit::mocks::request_record;
 use testkit::standins::{GatewayProcess, Standins, policy_for, repo, sample};
 
 #[test]
@@ -54,8 +58,18 @@ fn every_request_writes_one_valid_emf_line_and_every_alarm_watches_an_emitted_me
     assert_eq!(emf[6]["FailedAutomatedStops"], 1, "a denied automated stop is a failed one");
     assert_eq!(emf[3]["FailedAutomatedStops"], 0, "an HTTP caller reads its own answer");
 
+    // And the line of every outcome from every door, as the library writes it (bulk ones with their counts).
+    let metrics = Metrics::new("StopGateway").unwrap();
+    let mut text: String = emf.iter().map(|l| format!("{l}\n")).collect();
+    for source in ["eventbridge", "alarm-event", "alarm-action", "apigw-rest", "apigw-http", "function-url", "unknown"]
+    {
+        for outcome in OUTCOMES {
+            let counts = (outcome == "incomplete").then(|| BTreeMap::from([("stopped", 3), ("remaining", 2)]));
+            text += &metrics.line(&request_record(source, outcome, counts), 0, 1_795_230_000_000);
+            text.push('\n');
+        }
+    }
     let file = std::env::temp_dir().join(format!("stop-gateway-emf-{}.jsonl", std::process::id()));
-    let text: String = emf.iter().map(|l| format!("{l}\n")).collect();
     std::fs::write(&file, text).unwrap();
     let out = Command::new(repo().join(".venv/bin/python"))
         .arg(repo().join("scripts/check-metrics"))
@@ -65,5 +79,6 @@ fn every_request_writes_one_valid_emf_line_and_every_alarm_watches_an_emitted_me
     let _ = std::fs::remove_file(&file);
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "scripts/check-metrics:\n{report}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(report.contains("2 alarms on them checked, 0 problems"), "{report}");
+    let expected = format!("{} valid EMF lines", requests.len() + 7 * OUTCOMES.len());
+    assert!(report.contains(&expected) && report.contains("2 alarms on them checked, 0 problems"), "{report}");
 }

@@ -6,4 +6,5 @@ mod adapters;
 mod bypass;
 mod flow;
 mod handler;
+mod metrics;
 mod properties;
