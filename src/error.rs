@@ -84,6 +84,9 @@ pub enum StopError {
         #[source]
         source: BoxError,
     },
+    /// No policy could be loaded (or none yet): nothing can be decided, so nothing is stopped.
+    #[error("no policy is in force, so nothing can be allowed: {0}")]
+    PolicyUnavailable(String),
     /// The target service failed or could not be reached.
     #[error("{service} request failed")]
     Upstream {
@@ -108,6 +111,7 @@ impl StopError {
             StopError::Unauthenticated(_) => "unauthenticated",
             StopError::Denied(_) => "denied",
             StopError::Refused(_) => "refused",
+            StopError::PolicyUnavailable(_) => "policy_unavailable",
             StopError::NotFound(_) => "not_found",
             StopError::NotStoppable(_) => "not_stoppable",
             StopError::BlastRadiusExceeded { .. } => "blast_radius_exceeded",
@@ -120,7 +124,8 @@ impl StopError {
     /// Everything else is a handled outcome; retrying would give the same answer.
     pub fn is_retryable(&self) -> bool {
         match self {
-            StopError::Throttled { .. } => true,
+            // A fixed document or parameter may be repaired; an event retried later may find it.
+            StopError::Throttled { .. } | StopError::PolicyUnavailable(_) => true,
             StopError::Upstream { retryable, .. } => *retryable,
             _ => false,
         }
@@ -192,6 +197,7 @@ pub fn disposition(source: SourceKind, result: Result<Progress, &StopError>, aud
         StopError::NotStoppable(_) | StopError::BlastRadiusExceeded { .. } => (409, None),
         StopError::PayloadTooLarge { .. } => (413, None),
         StopError::Throttled { .. } => (429, None),
+        StopError::PolicyUnavailable(_) => (503, None),
         StopError::KmsKeyUnusable { .. } | StopError::Upstream { .. } => (502, None),
     };
     Disposition::Answer(Status { code, allow })
@@ -270,6 +276,7 @@ mod tests {
             row(Err(StopError::Throttled { service: "s", retry_after: None, source: boxed() }), "throttled", 429, 'R'),
             row(Err(up(true)), "upstream_error", 502, 'R'),
             row(Err(up(false)), "upstream_error", 502, 'A'),
+            row(Err(StopError::PolicyUnavailable("x".into())), "policy_unavailable", 503, 'R'),
             row(Err(StopError::KmsKeyUnusable { service: "s", source: boxed() }), "upstream_error", 502, 'A'),
         ];
         let http = [SourceKind::RestApi, SourceKind::HttpApi, SourceKind::FunctionUrl, SourceKind::Unknown];

@@ -11,6 +11,7 @@ use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::config::store::PolicyStore;
 use crate::domain::alarm::AlarmRouting;
 use crate::domain::audit::{AuditEvent, AuditSink, Invocation};
 use crate::domain::outcome::{Handled, Outcome};
@@ -21,10 +22,10 @@ use crate::service::Gateway;
 
 /// Everything an invocation needs, built once at start-up.
 pub struct App<S> {
-    /// Policy and adapters.
+    /// The adapters and the stop flow.
     pub gateway: Gateway,
-    /// How alarms find their targets.
-    pub routing: AlarmRouting,
+    /// The policy in force (and its alarm routing).
+    pub policies: PolicyStore,
     /// How long each HTTP door waits for an answer.
     pub doors: DoorTimeouts,
     /// Where audit records go.
@@ -73,13 +74,22 @@ pub async fn handle<S: AuditSink>(app: &App<S>, event: LambdaEvent<Box<RawValue>
     let audit_id = uuid::Uuid::now_v7().to_string();
     let lambda_deadline = deadline_of(&event.context);
 
-    let Inbound { source, reply, facts, request } = inbound::parse(&event.payload, &app.routing);
+    let policy = app.policies.current().await;
+    let no_routing = AlarmRouting::default();
+    let routing = policy.as_ref().map_or(&no_routing, |p| &p.routing);
+    let Inbound { source, reply, facts, request } = inbound::parse(&event.payload, routing);
     let door = app.doors.for_source(source).map(|limit| tokio::time::Instant::from_std(started) + limit);
     let deadline = door.map_or(lambda_deadline, |door| door.min(lambda_deadline));
-    let handled = match request {
-        Ok(Parsed::Stop(request)) => app.gateway.stop_targets(&request, &audit_id, deadline).await,
-        Ok(Parsed::Ignore(reason)) => Handled::without_decision(Ok(Outcome::Ignored { reason }), false),
-        Err(err) => Handled::without_decision(Err(err), facts.dry_run),
+    let handled = match (request, &policy) {
+        (Ok(Parsed::Stop(request)), Ok(policy)) => {
+            app.gateway.stop_targets(&policy.policy, &request, &audit_id, deadline).await
+        }
+        // Without a policy nothing is decided, so nothing is stopped; the request is still answered and audited.
+        (Ok(Parsed::Stop(request)), Err(why)) => {
+            Handled::without_decision(Err(StopError::PolicyUnavailable(why.clone())), request.dry_run)
+        }
+        (Ok(Parsed::Ignore(reason)), _) => Handled::without_decision(Ok(Outcome::Ignored { reason }), false),
+        (Err(err), _) => Handled::without_decision(Err(err), facts.dry_run),
     };
     log_result(&handled, source, &audit_id);
 
@@ -89,6 +99,7 @@ pub async fn handle<S: AuditSink>(app: &App<S>, event: LambdaEvent<Box<RawValue>
         received_at,
         source,
         duration: started.elapsed(),
+        policy: policy.as_ref().ok().map(|p| &p.version),
     };
     let request_record = AuditEvent::request(&invocation, &facts, &handled);
     let executions = match &handled.result {

@@ -7,7 +7,9 @@ use stop_gateway::aws::durable::DurableAdapter;
 use stop_gateway::aws::regional::{Clients, Regional};
 use stop_gateway::aws::sdk::{load_sdk_config, single_attempt};
 use stop_gateway::aws::sfn::SfnAdapter;
-use stop_gateway::config::Config;
+use stop_gateway::aws::ssm::PolicyParameter;
+use stop_gateway::config::store::PolicyStore;
+use stop_gateway::config::{Config, PolicyConfig};
 use stop_gateway::handler::{App, handle};
 use stop_gateway::service::Gateway;
 
@@ -37,15 +39,22 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     });
     let bus = (config.audit_bus.clone())
         .map(|bus| AuditBus::new(aws_sdk_eventbridge::Client::new(&sdk), bus, config.audit_source.clone()));
+    let policies = match config.policy {
+        PolicyConfig::Loaded(loaded) => {
+            if let Err(why) = &loaded {
+                tracing::error!("no policy is in force; every request will be answered policy_unavailable: {why}");
+            }
+            PolicyStore::fixed(loaded)
+        }
+        PolicyConfig::Parameter { name, refresh } => {
+            let parameter = PolicyParameter::new(aws_sdk_ssm::Client::new(&sdk), name);
+            PolicyStore::parameter(parameter, refresh, config.dry_run, config.metrics.clone())
+        }
+    };
 
     let app = App {
-        gateway: Gateway::new(
-            config.policy,
-            SfnAdapter::new(sfn, pacer.clone()),
-            DurableAdapter::new(lambda, pacer),
-            config.bulk,
-        ),
-        routing: config.routing,
+        gateway: Gateway::new(SfnAdapter::new(sfn, pacer.clone()), DurableAdapter::new(lambda, pacer), config.bulk),
+        policies,
         doors: config.doors,
         sink: AuditPublisher::new(bus, config.metrics),
     };

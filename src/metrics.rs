@@ -24,6 +24,8 @@ pub const FAILED_AUTOMATED_STOPS: &str = "FailedAutomatedStops";
 pub const AUDIT_BUS_DELIVERY_FAILURES: &str = "AuditBusDeliveryFailures";
 /// Time spent on the request.
 pub const DURATION: &str = "Duration";
+/// 1 when the policy parameter could not be read or did not validate (the last good policy stays in force).
+pub const POLICY_REFRESH_FAILURES: &str = "PolicyRefreshFailures";
 
 /// Outcomes that mean what was asked for is done, or that nothing was asked: everything else is a failure.
 const SUCCESSES: [&str; 4] = ["stopped", "already_finished", "dry_run", "ignored"];
@@ -98,7 +100,7 @@ impl Metrics {
 }
 
 /// Every outcome code a request record can carry, for tests and for `scripts/check-metrics`' sample lines.
-pub const OUTCOMES: [&str; 18] = [
+pub const OUTCOMES: [&str; 19] = [
     "stopped",
     "already_finished",
     "dry_run",
@@ -117,7 +119,26 @@ pub const OUTCOMES: [&str; 18] = [
     "blast_radius_exceeded",
     "throttled",
     "upstream_error",
+    "policy_unavailable",
 ];
+
+impl Metrics {
+    /// The EMF line for a policy refresh that was not taken.
+    pub fn policy_refresh_failure_line(&self, timestamp_ms: i64) -> String {
+        json!({
+            "_aws": {
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": self.namespace,
+                    "Dimensions": [[]],
+                    "Metrics": [{"Name": POLICY_REFRESH_FAILURES, "Unit": "Count"}],
+                }],
+            },
+            POLICY_REFRESH_FAILURES: 1,
+        })
+        .to_string()
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -39,12 +39,22 @@ impl Default for BulkSettings {
     }
 }
 
-/// The gateway: policy plus one adapter per target service.
+/// The gateway: one adapter per target service; the policy in force comes with each request.
 pub struct Gateway {
-    policy: Policy,
     sfn: SfnAdapter,
     durable: DurableAdapter,
     bulk: BulkSettings,
+}
+
+/// One bulk stop's inputs, borrowed for its length.
+#[derive(Clone, Copy)]
+struct BulkRun<'a> {
+    policy: &'a Policy,
+    request: &'a StopRequest,
+    caller: &'a str,
+    audit_id: &'a str,
+    dry_run: bool,
+    deadline: Instant,
 }
 
 /// What the policy allowed for one target.
@@ -58,18 +68,24 @@ struct Allowed<'a> {
 
 impl Gateway {
     /// Assembles the gateway from parts built once at start-up.
-    pub fn new(policy: Policy, sfn: SfnAdapter, durable: DurableAdapter, bulk: BulkSettings) -> Self {
-        Gateway { policy, sfn, durable, bulk }
+    pub fn new(sfn: SfnAdapter, durable: DurableAdapter, bulk: BulkSettings) -> Self {
+        Gateway { sfn, durable, bulk }
     }
 
     /// Decides for every target, then makes sure they are stopped (or reports why not). `deadline` is when the
     /// invocation must have answered.
-    pub async fn stop_targets(&self, request: &StopRequest, audit_id: &str, deadline: Instant) -> Handled {
+    pub async fn stop_targets(
+        &self,
+        policy: &Policy,
+        request: &StopRequest,
+        audit_id: &str,
+        deadline: Instant,
+    ) -> Handled {
         let mut allowed = Vec::with_capacity(request.targets.len());
         let mut first_allow = None;
         let mut dry_run = request.dry_run;
         for target in &request.targets {
-            let decision = self.policy.evaluate(Subject {
+            let decision = policy.evaluate(Subject {
                 caller: &request.caller,
                 target,
                 reason: &request.reason,
@@ -119,20 +135,16 @@ impl Gateway {
                 };
                 self.ensure_stopped(single.target, &text, single.kms_fallback, dry_run, deadline).await
             }
-            _ => self.bulk_stop(request, &allowed, &caller, audit_id, dry_run, deadline).await.map(Outcome::Bulk),
+            _ => {
+                let run = BulkRun { policy, request, caller: &caller, audit_id, dry_run, deadline };
+                self.bulk_stop(&run, &allowed).await.map(Outcome::Bulk)
+            }
         };
         Handled { decision, dry_run, result }
     }
 
-    async fn bulk_stop(
-        &self,
-        request: &StopRequest,
-        allowed: &[Allowed<'_>],
-        caller: &str,
-        audit_id: &str,
-        dry_run: bool,
-        deadline: Instant,
-    ) -> Result<BulkReport, StopError> {
+    async fn bulk_stop(&self, run: &BulkRun<'_>, allowed: &[Allowed<'_>]) -> Result<BulkReport, StopError> {
+        let BulkRun { policy, request, caller, audit_id, dry_run, deadline } = *run;
         // Expand every target into executions, remembering which rule allowed each. What a list returns is
         // admitted only if it is an execution of the listed target and the policy allows it on its own.
         let mut executions: Vec<(TargetArn, &Allowed<'_>)> = Vec::new();
@@ -149,7 +161,7 @@ impl Gateway {
                 {
                     continue;
                 }
-                match self.admit(request, a.target, &execution) {
+                match admit(policy, request, a.target, &execution) {
                     Ok(()) => executions.push((execution, a)),
                     Err(why) => {
                         tracing::warn!(execution = %execution, listed = %a.target, "{why}");
@@ -200,25 +212,6 @@ impl Gateway {
             }
         }
         Ok(report)
-    }
-
-    /// Whether an execution a list returned for `listed` may be stopped: it must be one of `listed`'s own
-    /// executions (the gateway does not rely on the service listing only those), and the policy must allow it as
-    /// if it had been named directly.
-    fn admit(&self, request: &StopRequest, listed: &TargetArn, execution: &TargetArn) -> Result<(), String> {
-        if execution != listed && !execution.is_execution_of(listed) {
-            return Err(format!("the list for {listed} returned {execution}, which is not one of its executions"));
-        }
-        let subject = Subject {
-            caller: &request.caller,
-            target: execution,
-            reason: &request.reason,
-            error_code: request.error_code.as_ref(),
-        };
-        match self.policy.evaluate(subject) {
-            Decision::Allow { .. } => Ok(()),
-            Decision::Deny { rationale, .. } => Err(format!("the policy does not allow stopping it: {rationale}")),
-        }
     }
 
     /// Describe, then stop only a running execution, and confirm what a stop reply does not prove. A stop
@@ -292,6 +285,25 @@ impl Gateway {
             TargetKind::SfnExecution { .. } => self.sfn.describe(target, deadline).await,
             _ => self.durable.describe(target, deadline).await,
         }
+    }
+}
+
+/// Whether an execution a list returned for `listed` may be stopped: it must be one of `listed`'s own
+/// executions (the gateway does not rely on the service listing only those), and the policy must allow it as if
+/// it had been named directly.
+fn admit(policy: &Policy, request: &StopRequest, listed: &TargetArn, execution: &TargetArn) -> Result<(), String> {
+    if execution != listed && !execution.is_execution_of(listed) {
+        return Err(format!("the list for {listed} returned {execution}, which is not one of its executions"));
+    }
+    let subject = Subject {
+        caller: &request.caller,
+        target: execution,
+        reason: &request.reason,
+        error_code: request.error_code.as_ref(),
+    };
+    match policy.evaluate(subject) {
+        Decision::Allow { .. } => Ok(()),
+        Decision::Deny { rationale, .. } => Err(format!("the policy does not allow stopping it: {rationale}")),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod pacing;
 pub mod regional;
 pub mod sdk;
 pub mod sfn;
+pub mod ssm;
 
 use crate::domain::target::TargetArn;
 

@@ -5,11 +5,9 @@
 
 use std::time::Duration;
 
-use super::policy_doc::{Format, PolicyDocument, PolicyError, parse_policy};
+use super::store::{LoadedPolicy, load};
 use crate::aws::pacing::Pacer;
-use crate::domain::alarm::AlarmRouting;
 use crate::domain::aws_ids::Region;
-use crate::domain::policy::Policy;
 use crate::handler::DoorTimeouts;
 use crate::metrics::{DEFAULT_NAMESPACE, Metrics};
 use crate::service::BulkSettings;
@@ -20,10 +18,11 @@ pub const DEFAULT_AUDIT_SOURCE: &str = "stop-gateway";
 /// Validated configuration.
 #[derive(Debug)]
 pub struct Config {
-    /// The policy (with `DRY_RUN` folded into its global dry-run flag).
-    pub policy: Policy,
-    /// How alarms find their targets (the policy document's named targets and alarm mappings).
-    pub routing: AlarmRouting,
+    /// Where the policy comes from, and for `POLICY`/`POLICY_FILE` the loaded document or why it could not be
+    /// used. A policy problem does not stop the function: it answers every request as `policy_unavailable`.
+    pub policy: PolicyConfig,
+    /// `DRY_RUN`: every allowed stop is only reported, whatever the document says.
+    pub dry_run: bool,
     /// The region the function runs in (`AWS_REGION`).
     pub region: Region,
     /// EventBridge bus for audit events (`AUDIT_EVENT_BUS`), name or ARN.
@@ -42,6 +41,21 @@ pub struct Config {
     pub trusted_roots: Option<Vec<u8>>,
 }
 
+/// Where the policy comes from.
+#[derive(Debug)]
+pub enum PolicyConfig {
+    /// `POLICY` or `POLICY_FILE`, loaded now; or why no policy could be loaded (the message names the variable).
+    Loaded(Result<LoadedPolicy, String>),
+    /// `POLICY_PARAMETER`, read by the function at its first request and again every `refresh`
+    /// (`POLICY_REFRESH_SECONDS`).
+    Parameter {
+        /// The parameter's name or ARN.
+        name: String,
+        /// How often to read it again.
+        refresh: Duration,
+    },
+}
+
 /// A configuration problem, naming the variable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -55,15 +69,6 @@ pub enum ConfigError {
         var: &'static str,
         /// What is wrong.
         message: String,
-    },
-    /// The policy document is invalid.
-    #[error("{var}: invalid policy at {source}")]
-    Policy {
-        /// `POLICY` or `POLICY_FILE`.
-        var: &'static str,
-        /// The field-level error.
-        #[source]
-        source: PolicyError,
     },
 }
 
@@ -82,29 +87,8 @@ impl Config {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let region = get("AWS_REGION").ok_or(ConfigError::Missing("AWS_REGION"))?;
         let region = Region::parse(&region).map_err(|e| invalid("AWS_REGION", e.to_string()))?;
-        let (var, text, format) = match (get("POLICY"), get("POLICY_FILE")) {
-            (Some(_), Some(_)) => return Err(invalid("POLICY", "set POLICY or POLICY_FILE, not both")),
-            (Some(text), None) => {
-                let format = Format::sniff(&text);
-                ("POLICY", text, format)
-            }
-            (None, Some(path)) => {
-                let format = if path.ends_with(".json") {
-                    Format::Json
-                } else if path.ends_with(".toml") {
-                    Format::Toml
-                } else {
-                    return Err(invalid("POLICY_FILE", format!("{path}: name a .toml or .json file")));
-                };
-                let text =
-                    std::fs::read_to_string(&path).map_err(|e| invalid("POLICY_FILE", format!("{path}: {e}")))?;
-                ("POLICY_FILE", text, format)
-            }
-            (None, None) => return Err(invalid("POLICY", "set POLICY (the document) or POLICY_FILE (its path)")),
-        };
-        let PolicyDocument { mut policy, routing } =
-            parse_policy(&text, format).map_err(|source| ConfigError::Policy { var, source })?;
-        policy.dry_run |= parse_bool("DRY_RUN", get("DRY_RUN"))?;
+        let dry_run = parse_bool("DRY_RUN", get("DRY_RUN"))?;
+        let policy = policy_config(&get, dry_run)?;
         let audit_bus = get("AUDIT_EVENT_BUS").map(|bus| validate_bus(&bus).map(|()| bus)).transpose()?;
         let audit_source = get("AUDIT_EVENT_SOURCE").unwrap_or_else(|| DEFAULT_AUDIT_SOURCE.to_owned());
         if audit_source.starts_with("aws.")
@@ -147,9 +131,45 @@ impl Config {
                 Ok::<_, ConfigError>(pem)
             })
             .transpose()?;
-        Ok(Config { policy, routing, region, audit_bus, audit_source, pacer, bulk, metrics, doors, trusted_roots })
+        Ok(Config { policy, dry_run, region, audit_bus, audit_source, pacer, bulk, metrics, doors, trusted_roots })
     }
 }
+
+/// Where the policy comes from. Exactly one of `POLICY`, `POLICY_FILE` and `POLICY_PARAMETER`; a problem with
+/// the document itself (or with these variables) is kept as the reason every request is `policy_unavailable`,
+/// so the function still answers and audits. Only a malformed `POLICY_REFRESH_SECONDS` stops it at start-up.
+fn policy_config(get: &impl Fn(&str) -> Option<String>, dry_run: bool) -> Result<PolicyConfig, ConfigError> {
+    let loaded = |var: &'static str, origin, text: Result<String, String>| {
+        PolicyConfig::Loaded(
+            text.and_then(|text| load(&text, origin, None, dry_run).map_err(|e| format!("invalid policy at {e}")))
+                .map_err(|e| format!("{var}: {e}")),
+        )
+    };
+    let refresh = parse_number("POLICY_REFRESH_SECONDS", get("POLICY_REFRESH_SECONDS"), 1..=3600)?;
+    Ok(match (get("POLICY"), get("POLICY_FILE"), get("POLICY_PARAMETER")) {
+        (Some(text), None, None) => loaded("POLICY", "env", Ok(text)),
+        (None, Some(path), None) => {
+            let text = if path.ends_with(".json") || path.ends_with(".toml") {
+                std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))
+            } else {
+                Err(format!("{path}: name a .toml or .json file"))
+            };
+            loaded("POLICY_FILE", "file", text)
+        }
+        (None, None, Some(name)) => {
+            PolicyConfig::Parameter { name, refresh: Duration::from_secs(refresh.unwrap_or(DEFAULT_REFRESH_SECONDS)) }
+        }
+        (None, None, None) => loaded(
+            "POLICY",
+            "env",
+            Err("set POLICY (the document), POLICY_FILE (its path) or POLICY_PARAMETER (an SSM parameter)".into()),
+        ),
+        _ => loaded("POLICY", "env", Err("set one of POLICY, POLICY_FILE and POLICY_PARAMETER, not several".into())),
+    })
+}
+
+/// How often an SSM policy parameter is read again, unless `POLICY_REFRESH_SECONDS` says otherwise.
+pub const DEFAULT_REFRESH_SECONDS: u64 = 60;
 
 /// Counts the certificates in a PEM bundle; an error if it has none or a malformed one.
 pub fn parse_certificates(pem: &[u8]) -> Result<usize, String> {
@@ -222,31 +242,27 @@ mod tests {
         assert_eq!(c.region.as_str(), "us-east-1");
         assert_eq!(c.audit_bus.as_deref(), Some("audit"));
         assert_eq!(c.audit_source, DEFAULT_AUDIT_SOURCE);
-        assert!(c.policy.dry_run, "DRY_RUN folds into the policy");
+        assert!(loaded(&c).policy.dry_run, "DRY_RUN folds into the policy");
+        assert_eq!(loaded(&c).version.origin, "env");
+        assert_eq!(loaded(&c).version.sha256, super::super::store::sha256_hex(POLICY));
     }
 
     #[test]
     fn reads_the_example_policy_file() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/policy.example.toml");
         let c = config(&[("AWS_REGION", "us-east-1"), ("POLICY_FILE", path)]).unwrap();
-        assert!(!c.policy.dry_run);
+        assert!(!loaded(&c).policy.dry_run);
+        assert_eq!(loaded(&c).version.origin, "file");
     }
 
     #[test]
     fn errors_name_the_variable() {
         let table: Vec<(Vec<(&str, &str)>, &str)> = vec![
             (vec![("POLICY", POLICY)], "AWS_REGION is not set"),
-            (vec![("AWS_REGION", "us-east-1")], "POLICY: set POLICY"),
             (
-                vec![("AWS_REGION", "us-east-1"), ("POLICY", POLICY), ("POLICY_FILE", "p.toml")],
-                "POLICY: set POLICY or POLICY_FILE, not both",
+                vec![("AWS_REGION", "us-east-1"), ("POLICY_PARAMETER", "p"), ("POLICY_REFRESH_SECONDS", "0")],
+                "POLICY_REFRESH_SECONDS:",
             ),
-            (
-                vec![("AWS_REGION", "us-east-1"), ("POLICY_FILE", "p.yaml")],
-                "POLICY_FILE: p.yaml: name a .toml or .json file",
-            ),
-            (vec![("AWS_REGION", "us-east-1"), ("POLICY_FILE", "missing.toml")], "POLICY_FILE: missing.toml:"),
-            (vec![("AWS_REGION", "us-east-1"), ("POLICY", "{\"version\":1}")], "POLICY: invalid policy at rules:"),
             (vec![("AWS_REGION", "us-east-1"), ("POLICY", POLICY), ("DRY_RUN", "yes")], "DRY_RUN: \"yes\" is not"),
             (vec![("AWS_REGION", "us-east-1"), ("POLICY", POLICY), ("AUDIT_EVENT_BUS", "bad bus")], "AUDIT_EVENT_BUS:"),
             (
@@ -282,6 +298,35 @@ mod tests {
         assert_eq!(c.doors.function_url, Some(Duration::from_secs(60)));
         let err = config(&[base[0], base[1], ("HTTP_API_TIMEOUT_MS", "29s")]).unwrap_err().to_string();
         assert!(err.starts_with("HTTP_API_TIMEOUT_MS:"), "{err}");
+    }
+
+    fn loaded(c: &Config) -> &LoadedPolicy {
+        match &c.policy {
+            PolicyConfig::Loaded(Ok(policy)) => policy,
+            other => panic!("expected a loaded policy, got {other:?}"),
+        }
+    }
+
+    /// A problem with the policy does not stop the function: it is why every request is `policy_unavailable`.
+    #[test]
+    fn policy_problems_are_kept_as_the_reason_not_a_start_up_failure() {
+        let table: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (vec![], "POLICY: set POLICY (the document), POLICY_FILE (its path) or POLICY_PARAMETER"),
+            (vec![("POLICY", POLICY), ("POLICY_FILE", "p.toml")], "POLICY: set one of POLICY, POLICY_FILE"),
+            (vec![("POLICY", POLICY), ("POLICY_PARAMETER", "p")], "POLICY: set one of POLICY, POLICY_FILE"),
+            (vec![("POLICY_FILE", "p.yaml")], "POLICY_FILE: p.yaml: name a .toml or .json file"),
+            (vec![("POLICY_FILE", "missing.toml")], "POLICY_FILE: missing.toml:"),
+            (vec![("POLICY", "{\"version\":1}")], "POLICY: invalid policy at rules:"),
+        ];
+        for (vars, expected) in table {
+            let mut vars = vars.clone();
+            vars.push(("AWS_REGION", "us-east-1"));
+            let c = config(&vars).unwrap();
+            let PolicyConfig::Loaded(Err(why)) = &c.policy else { panic!("{vars:?}: {:?}", c.policy) };
+            assert!(why.starts_with(expected), "expected {expected:?}, got {why:?}");
+        }
+        let c = config(&[("AWS_REGION", "us-east-1"), ("POLICY_PARAMETER", "/stop-gateway/policy")]).unwrap();
+        assert!(matches!(c.policy, PolicyConfig::Parameter { refresh, .. } if refresh == Duration::from_secs(60)));
     }
 
     #[test]

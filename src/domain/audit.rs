@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::caller::Caller;
 use super::outcome::{ExecutionResult, Handled, Outcome};
+use super::policy::PolicyVersion;
 use super::request::SourceKind;
 use super::text::bounded;
 
@@ -36,6 +37,9 @@ pub struct AuditEvent {
     pub time: String,
     /// The Lambda request id of the invocation.
     pub lambda_request_id: String,
+    /// The id the door gave the request (EventBridge event `id`, API Gateway or function URL request id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub door_request_id: Option<String>,
     /// The door: `eventbridge`, `alarm-event`, `alarm-action`, `apigw-rest`, `apigw-http`, `function-url` or
     /// `unknown`.
     pub source: &'static str,
@@ -51,6 +55,9 @@ pub struct AuditEvent {
     pub error_code: Option<String>,
     /// The policy decision, when the request got that far.
     pub decision: Option<AuditDecision>,
+    /// The policy document in force (hash, origin, SSM version), or `null` when none could be loaded: with the
+    /// decision's rule id, enough to replay the decision with `stop-gateway-policy explain`.
+    pub policy: Option<PolicyVersion>,
     /// How an alarm's targets were found (`tags`, `policy-mapping`, `metric-dimensions`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolution: Option<&'static str>,
@@ -147,6 +154,9 @@ pub struct Facts {
     pub error_code: Option<String>,
     /// Dry-run flag as received.
     pub dry_run: bool,
+    /// The id the door gave the request: the EventBridge event `id`, API Gateway's or the function URL's
+    /// `requestContext.requestId`. A caller finds its record by it; a consumer recognises a redelivery.
+    pub door_request_id: Option<String>,
 }
 
 /// The invocation a record belongs to.
@@ -162,6 +172,8 @@ pub struct Invocation<'a> {
     pub source: SourceKind,
     /// Time spent handling it.
     pub duration: Duration,
+    /// The policy document in force, when there was one.
+    pub policy: Option<&'a PolicyVersion>,
 }
 
 impl AuditEvent {
@@ -176,6 +188,7 @@ impl AuditEvent {
             parent_audit_id: None,
             time: rfc3339(invocation.received_at),
             lambda_request_id: invocation.lambda_request_id.to_owned(),
+            door_request_id: facts.door_request_id.as_deref().map(bounded),
             source: invocation.source.as_str(),
             caller: facts.caller.as_ref().map(AuditCaller::from),
             target: AuditTarget {
@@ -194,6 +207,7 @@ impl AuditEvent {
                 rule_id: d.rule_id().map(str::to_owned),
                 rationale: d.rationale().to_owned(),
             }),
+            policy: invocation.policy.cloned(),
             resolution: facts.resolution,
             counts: match result {
                 Ok(Outcome::Bulk(report)) => Some(report.counts()),

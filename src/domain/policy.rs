@@ -191,6 +191,20 @@ pub struct Rule {
     pub kms_fallback: Option<bool>,
 }
 
+/// Which policy document decided: its SHA-256, where it came from, and the SSM parameter version when it came
+/// from Parameter Store. Every audit record carries it, so a decision can be replayed against that document.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyVersion {
+    /// Hex SHA-256 of the document's text.
+    pub sha256: String,
+    /// `env` (`POLICY`), `file` (`POLICY_FILE`) or `ssm` (`POLICY_PARAMETER`).
+    pub origin: &'static str,
+    /// The parameter's version, for `ssm`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssm_version: Option<i64>,
+}
+
 /// The whole policy.
 #[derive(Debug, Clone)]
 pub struct Policy {

@@ -65,6 +65,7 @@ pub(super) fn from_event(
         Some([arn]) => arn.clone(),
         _ => return Err(StopError::InvalidRequest("alarm event must name exactly one alarm in resources".into())),
     };
+    facts.door_request_id.clone_from(&event.id);
     let data = AlarmData::deserialize(event.detail)
         .map_err(|e| StopError::InvalidRequest(format!("invalid alarm event detail: {e}")))?;
     let time = event.time.map(|t| t.to_rfc3339());

@@ -17,6 +17,7 @@ use crate::error::StopError;
 pub const STOP_DETAIL_TYPE: &str = "Stop Requested";
 
 pub(super) fn from_event(event: EventBridgeEvent<Value>, facts: &mut Facts) -> Result<StopRequest, StopError> {
+    facts.door_request_id.clone_from(&event.id);
     let source = EventSource::parse(&event.source);
     let account = event.account.as_deref().map(AccountId::parse);
     if let (Some(source), Some(Ok(account))) = (source.clone(), account.clone()) {

@@ -60,6 +60,7 @@ pub(super) fn from_rest_api(
     org: Option<&str>,
     facts: &mut Facts,
 ) -> Result<StopRequest, StopError> {
+    facts.door_request_id.clone_from(&event.request_context.request_id);
     let identity = &event.request_context.identity;
     facts.caller = iam_caller(identity.user_arn.as_deref(), identity.account_id.as_deref(), org)?.into();
     let path = event.path.as_deref().or(event.resource.as_deref()).unwrap_or_default();
@@ -74,6 +75,7 @@ pub(super) fn from_rest_api(
 }
 
 pub(super) fn from_http_api(event: ApiGatewayV2httpRequest, facts: &mut Facts) -> Result<StopRequest, StopError> {
+    facts.door_request_id.clone_from(&event.request_context.request_id);
     let iam = event.request_context.authorizer.as_ref().and_then(|a| a.iam.as_ref());
     facts.caller = iam_caller(
         iam.and_then(|i| i.user_arn.as_deref()),
@@ -96,6 +98,7 @@ pub(super) fn from_function_url(
     org: Option<&str>,
     facts: &mut Facts,
 ) -> Result<StopRequest, StopError> {
+    facts.door_request_id.clone_from(&event.request_context.request_id);
     let iam = event.request_context.authorizer.as_ref().and_then(|a| a.iam.as_ref());
     facts.caller =
         iam_caller(iam.and_then(|i| i.user_arn.as_deref()), iam.and_then(|i| i.account_id.as_deref()), org)?.into();

@@ -16,9 +16,10 @@ use stop_gateway::aws::durable::DurableAdapter;
 use stop_gateway::aws::regional::{Clients, Regional};
 use stop_gateway::aws::sfn::SfnAdapter;
 use stop_gateway::config::policy_doc::{Format, PolicyDocument, parse_policy};
+use stop_gateway::config::store::{LoadedPolicy, PolicyStore};
 use stop_gateway::domain::audit::{AuditEvent, AuditSink};
 use stop_gateway::domain::outcome::StopText;
-use stop_gateway::domain::policy::Policy;
+use stop_gateway::domain::policy::{Policy, PolicyVersion};
 use stop_gateway::domain::text::{ErrorCode, Overflow, Reason};
 use stop_gateway::handler::{App, DoorTimeouts, handle};
 use stop_gateway::service::{BulkSettings, Gateway};
@@ -60,9 +61,17 @@ pub fn durable_adapter(client: aws_sdk_lambda::Client) -> DurableAdapter {
     DurableAdapter::new(Regional::new("us-east-1", move |_: &str| Clients::same(client.clone())), Arc::default())
 }
 
-/// A gateway over the given clients, every region served by the same mock.
-pub fn gateway(policy: Policy, sfn: aws_sdk_sfn::Client, lambda: aws_sdk_lambda::Client) -> Gateway {
-    Gateway::new(policy, sfn_adapter(sfn), durable_adapter(lambda), BulkSettings::default())
+/// A gateway and the policy it is to apply.
+pub struct Armed {
+    /// The stop flow over mocked clients.
+    pub gateway: Gateway,
+    /// The policy in force.
+    pub policy: Policy,
+}
+
+/// A gateway over the given clients, every region served by the same mock, under `policy`.
+pub fn gateway(policy: Policy, sfn: aws_sdk_sfn::Client, lambda: aws_sdk_lambda::Client) -> Armed {
+    Armed { gateway: Gateway::new(sfn_adapter(sfn), durable_adapter(lambda), BulkSettings::default()), policy }
 }
 
 /// A deadline far enough away not to matter.
@@ -87,8 +96,8 @@ pub async fn with_text<T>(f: impl AsyncFnOnce(&StopText<'_>) -> T) -> T {
 
 /// Invokes the real handler over `gateway` once, as the runtime would, with `context`: the answer (or the
 /// invocation error, as text) and every audit record the request emitted.
-pub async fn invoke(gateway: Gateway, payload: &str, context: Context) -> (Result<Value, String>, Vec<AuditEvent>) {
-    let app = app(gateway);
+pub async fn invoke(armed: Armed, payload: &str, context: Context) -> (Result<Value, String>, Vec<AuditEvent>) {
+    let app = app(armed);
     let raw: Box<RawValue> = serde_json::from_str(payload).unwrap();
     let result = handle(&app, LambdaEvent::new(raw, context)).await.map_err(|e| e.to_string());
     (result, app.sink.events())
@@ -155,7 +164,7 @@ impl RunningWorld {
         }
     }
 
-    pub fn gateway(&self, policy: Policy) -> Gateway {
+    pub fn gateway(&self, policy: Policy) -> Armed {
         gateway(
             policy,
             sfn_client(&[&self.sfn_describe, &self.sfn_stop, &self.sfn_list]),
@@ -270,9 +279,17 @@ impl AuditSink for RecordingSink {
     }
 }
 
-/// The handler's app over `gateway`, with the example policy's alarm routing and a recording sink.
-pub fn app(gateway: Gateway) -> App<RecordingSink> {
-    App { gateway, routing: example_document().routing, doors: DoorTimeouts::default(), sink: RecordingSink::default() }
+/// The handler's app over `armed`'s gateway and policy (with the example policy's alarm routing), and a
+/// recording sink.
+pub fn app(armed: Armed) -> App<RecordingSink> {
+    let version = PolicyVersion { sha256: "0".repeat(64), origin: "env", ssm_version: None };
+    let loaded = LoadedPolicy { policy: armed.policy, routing: example_document().routing, version };
+    App {
+        gateway: armed.gateway,
+        policies: PolicyStore::fixed(Ok(loaded)),
+        doors: DoorTimeouts::default(),
+        sink: RecordingSink::default(),
+    }
 }
 
 /// A request audit record with `source`, `outcome` and bulk `counts`, the rest plain: for checking what is
@@ -289,6 +306,7 @@ pub fn request_record(
         parent_audit_id: None,
         time: "2026-12-01T00:00:00.000Z".into(),
         lambda_request_id: "r-1".into(),
+        door_request_id: None,
         source,
         caller: None,
         target: stop_gateway::domain::audit::AuditTarget { arn: None, kind: None, additional: vec![] },
@@ -304,6 +322,7 @@ pub fn request_record(
         stopped_at: None,
         kms_fallback: false,
         kms_fallback_reason: None,
+        policy: None,
         dry_run: false,
         duration_ms: 7,
     }

@@ -21,16 +21,16 @@ use stop_gateway::aws::sfn::SfnAdapter;
 use stop_gateway::domain::audit::AuditEvent;
 use stop_gateway::handler::handle;
 use stop_gateway::service::Gateway;
-use testkit::mocks::{example_policy, gateway, lambda_client, sfn_client, sfn_status};
+use testkit::mocks::{Armed, example_policy, gateway, lambda_client, sfn_client, sfn_status};
 
 const HTTP: &str = include_str!("../../events/apigw-rest-stop-sfn.json");
 const EVENT: &str = include_str!("../../events/eventbridge-stop-sfn.json");
 
-async fn run(gateway: Gateway, payload: &str) -> (Result<Value, String>, Vec<AuditEvent>) {
+async fn run(gateway: Armed, payload: &str) -> (Result<Value, String>, Vec<AuditEvent>) {
     testkit::mocks::invoke(gateway, payload, Context::default()).await
 }
 
-fn sfn_only(rules: &[&Rule]) -> Gateway {
+fn sfn_only(rules: &[&Rule]) -> Armed {
     gateway(example_policy(), sfn_client(rules), lambda_client(&[]))
 }
 
@@ -141,12 +141,11 @@ async fn targets_in_another_region_get_their_own_cached_client() {
     });
     let pacer = std::sync::Arc::new(stop_gateway::aws::pacing::Pacer::default());
     let gateway = Gateway::new(
-        example_policy(),
         SfnAdapter::new(sfn, pacer.clone()),
         DurableAdapter::new(Regional::new("us-east-1", |_: &str| Clients::same(lambda_client(&[]))), pacer),
         stop_gateway::service::BulkSettings::default(),
     );
-    let app = testkit::mocks::app(gateway);
+    let app = testkit::mocks::app(Armed { gateway, policy: example_policy() });
     let eu = HTTP.replace("arn:aws:states:us-east-1:", "arn:aws:states:eu-west-1:");
     for _ in 0..3 {
         let raw: Box<RawValue> = serde_json::from_str(&eu).unwrap();

@@ -341,3 +341,53 @@ async fn a_bulk_stop_out_of_time_reports_what_is_left_and_events_retry() {
     assert!(result.unwrap_err().starts_with("incomplete:"), "alarm events fail so Lambda retries and continues");
     assert_eq!(audit[0].outcome, "incomplete");
 }
+
+#[tokio::test]
+async fn every_record_names_its_policy_and_the_id_the_door_gave_the_request() {
+    let samples = [
+        (include_str!("../../events/apigw-rest-stop-sfn.json"), "/requestContext/requestId"),
+        (include_str!("../../events/apigw-http-dry-run.json"), "/requestContext/requestId"),
+        (include_str!("../../events/function-url-stop-sfn.json"), "/requestContext/requestId"),
+        (include_str!("../../events/eventbridge-stop-sfn.json"), "/id"),
+        (include_str!("../../events/alarm-event-tags.json"), "/id"),
+    ];
+    for (payload, pointer) in samples {
+        let expected: Value = serde_json::from_str(payload).unwrap();
+        let expected = expected.pointer(pointer).and_then(Value::as_str).unwrap().to_owned();
+        let (_, audit, _) = invoke(payload).await;
+        for record in &audit {
+            assert_eq!(record.door_request_id.as_deref(), Some(expected.as_str()), "{pointer}");
+            let policy = record.policy.as_ref().expect("the policy in force is named");
+            assert_eq!((policy.sha256.len(), policy.origin), (64, "env"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn without_a_policy_every_request_is_answered_and_audited_as_policy_unavailable() {
+    use stop_gateway::config::store::PolicyStore;
+    let world = RunningWorld::new();
+    let mut app = testkit::mocks::app(world.gateway(example_policy()));
+    app.policies = PolicyStore::fixed(Err("POLICY: invalid policy at rules: the policy has no allow rule".into()));
+    let call = async |payload: &str| {
+        let raw: Box<serde_json::value::RawValue> = serde_json::from_str(payload).unwrap();
+        let result = stop_gateway::handler::handle(&app, lambda_runtime::LambdaEvent::new(raw, context("req-1"))).await;
+        result.map_err(|e| e.to_string())
+    };
+    let http = call(include_str!("../../events/apigw-rest-stop-sfn.json")).await.unwrap();
+    assert_eq!(http["statusCode"], 503);
+    let body = body_of(&http, true);
+    assert_eq!(body["error"]["code"], "policy_unavailable");
+    assert!(body["error"]["message"].as_str().unwrap().contains("no allow rule"), "{body}");
+    let event = call(include_str!("../../events/eventbridge-stop-sfn.json")).await;
+    assert!(event.unwrap_err().contains("policy_unavailable"), "an event is retried: the policy may be repaired");
+    let ignored = call(include_str!("../../events/alarm-event-ok.json")).await.unwrap();
+    assert_eq!(ignored["outcome"], "ignored", "nothing to decide, nothing lost");
+    let invalid = call(include_str!("../../events/apigw-http-bad-arn.json")).await.unwrap();
+    assert_eq!(invalid["statusCode"], 400);
+    let audit = app.sink.events();
+    let outcomes: Vec<&str> = audit.iter().map(|r| r.outcome).collect();
+    assert_eq!(outcomes, ["policy_unavailable", "policy_unavailable", "ignored", "invalid_request"]);
+    assert!(audit.iter().all(|r| r.policy.is_none() && r.decision.is_none()));
+    assert!(world.sfn_stops.lock().unwrap().is_empty(), "nothing stopped without a policy");
+}

@@ -187,10 +187,10 @@ proptest! {
         let request = request(caller, target);
         let allowed = allowed_by_rules(&policy, &request.caller, &request.targets[0]);
         let world = RunningWorld::new();
-        let gateway = world.gateway(policy);
+        let armed = world.gateway(policy);
         let handled = runtime().block_on(async {
             let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-            gateway.stop_targets(&request, "audit-1", deadline).await
+            armed.gateway.stop_targets(&armed.policy, &request, "audit-1", deadline).await
         });
         let stops = world.sfn_stops.lock().unwrap().len() + world.durable_stops.lock().unwrap().len();
         prop_assert_eq!(stops, usize::from(allowed && stoppable), "decision {:?}", handled.decision);

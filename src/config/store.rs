@@ -1,0 +1,131 @@
+//! The policy in force. Loaded at start-up from `POLICY`, `POLICY_FILE` or an SSM parameter; a parameter is read
+//! again when `POLICY_REFRESH_SECONDS` have passed, at the next request (a Lambda instance runs nothing between
+//! requests). A refresh that fails or does not validate keeps the last good policy, logged and metered. When no
+//! policy could ever be loaded, every request is still answered and audited, as `policy_unavailable`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::policy_doc::{Format, PolicyDocument, parse_policy};
+use crate::aws::ssm::PolicyParameter;
+use crate::domain::alarm::AlarmRouting;
+use crate::domain::policy::{Policy, PolicyVersion};
+use crate::metrics::Metrics;
+
+/// A policy document in force, and which one it is.
+#[derive(Debug)]
+pub struct LoadedPolicy {
+    /// Who may stop what.
+    pub policy: Policy,
+    /// How alarms find their targets.
+    pub routing: AlarmRouting,
+    /// The document's hash and origin, for every audit record decided under it.
+    pub version: PolicyVersion,
+}
+
+/// Parses `text` exactly as the function does, and names it by its SHA-256 and origin. `dry_run` (the
+/// `DRY_RUN` variable) folds into the document's own flag.
+pub fn load(text: &str, origin: &'static str, ssm_version: Option<i64>, dry_run: bool) -> Result<LoadedPolicy, String> {
+    let format = Format::sniff(text);
+    let PolicyDocument { mut policy, routing } = parse_policy(text, format).map_err(|e| e.to_string())?;
+    policy.dry_run |= dry_run;
+    let version = PolicyVersion { sha256: sha256_hex(text), origin, ssm_version };
+    Ok(LoadedPolicy { policy, routing, version })
+}
+
+/// The hex SHA-256 of a document's text, as `stop-gateway-policy check` prints it.
+pub fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where the policy comes from.
+enum Source {
+    /// Loaded once at start-up (`POLICY`, `POLICY_FILE`, or a test's document).
+    Fixed,
+    /// An SSM parameter, read again every `refresh`.
+    Parameter { parameter: PolicyParameter, refresh: Duration, dry_run: bool },
+}
+
+struct State {
+    current: Option<Arc<LoadedPolicy>>,
+    /// Why there is no policy (or why the last refresh was not taken).
+    error: Option<String>,
+    /// When the parameter was last read.
+    read_at: Option<Instant>,
+}
+
+/// The policy in force, shared by every request of an instance.
+pub struct PolicyStore {
+    source: Source,
+    state: Mutex<State>,
+    metrics: Option<Metrics>,
+}
+
+impl PolicyStore {
+    /// A policy loaded once: `loaded` is the document, or why it could not be used.
+    pub fn fixed(loaded: Result<LoadedPolicy, String>) -> PolicyStore {
+        let (current, error) = match loaded {
+            Ok(policy) => (Some(Arc::new(policy)), None),
+            Err(why) => (None, Some(why)),
+        };
+        PolicyStore { source: Source::Fixed, state: Mutex::new(State { current, error, read_at: None }), metrics: None }
+    }
+
+    /// A policy read from an SSM parameter at the first request and again every `refresh`; refresh failures
+    /// are written as metrics under `metrics`.
+    pub fn parameter(parameter: PolicyParameter, refresh: Duration, dry_run: bool, metrics: Metrics) -> PolicyStore {
+        PolicyStore {
+            source: Source::Parameter { parameter, refresh, dry_run },
+            state: Mutex::new(State { current: None, error: None, read_at: None }),
+            metrics: Some(metrics),
+        }
+    }
+
+    /// The policy in force, read again first when a parameter's refresh is due; or why there is none.
+    pub async fn current(&self) -> Result<Arc<LoadedPolicy>, String> {
+        let mut state = self.state.lock().await;
+        if let Source::Parameter { parameter, refresh, dry_run } = &self.source
+            && state.read_at.is_none_or(|at| at.elapsed() >= *refresh)
+        {
+            state.read_at = Some(Instant::now());
+            let known = state.current.as_ref().and_then(|c| c.version.ssm_version);
+            let read = parameter.fetch().await.and_then(|value| {
+                if known == Some(value.version) {
+                    return Ok(None);
+                }
+                load(&value.text, "ssm", Some(value.version), *dry_run).map(Some).map_err(|why| {
+                    format!("parameter {} version {}: invalid policy at {why}", parameter.name(), value.version)
+                })
+            });
+            match read {
+                Ok(None) => {}
+                Ok(Some(loaded)) => {
+                    tracing::info!(
+                        parameter = parameter.name(),
+                        ssm_version = loaded.version.ssm_version,
+                        sha256 = %loaded.version.sha256,
+                        "policy loaded"
+                    );
+                    state.current = Some(Arc::new(loaded));
+                    state.error = None;
+                }
+                Err(why) => {
+                    let kept = state.current.as_ref().map(|c| c.version.sha256.clone());
+                    tracing::warn!(parameter = parameter.name(), kept = ?kept, error = %why, "policy refresh failed; keeping the last good policy");
+                    if let Some(metrics) = &self.metrics {
+                        println!("{}", metrics.policy_refresh_failure_line(chrono::Utc::now().timestamp_millis()));
+                    }
+                    state.error = Some(why);
+                }
+            }
+        }
+        match &state.current {
+            Some(policy) => Ok(policy.clone()),
+            None => Err(state.error.clone().unwrap_or_else(|| "no policy has been loaded".to_owned())),
+        }
+    }
+}
