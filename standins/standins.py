@@ -677,6 +677,7 @@ class Stack:
                 "AWS_ENDPOINT_URL_LAMBDA": adapter_url,
                 "AWS_ENDPOINT_URL_EVENTBRIDGE": moto_url,
                 "AWS_ENDPOINT_URL_SQS": moto_url,
+                "AWS_ENDPOINT_URL_SSM": moto_url,
                 "AWS_ACCESS_KEY_ID": "testing",
                 "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_REGION": self.region,
@@ -904,6 +905,12 @@ class Standins:
             arns.append(out["ExecutionArn"])
         return arns
 
+    # -- SSM Parameter Store (moto) -------------------------------------------------------------------
+    def ssm_put(self, name: str, value: str) -> dict:
+        """Create or overwrite an (advanced-tier) parameter; returns its new version."""
+        out = self.client("ssm").put_parameter(Name=name, Value=value, Type="String", Tier="Advanced", Overwrite=True)
+        return {"name": name, "version": out["Version"]}
+
     def durable_pause(self, arn: str) -> dict:
         """Mark an execution PAUSED (the adapter's pause shim)."""
         status, _, out = http_json("POST", f"{self.state['durable_adapter']['endpoint']}/_pause",
@@ -1010,6 +1017,9 @@ def main(argv=None) -> int:
     sp.add_argument("--qualifier", help="the version to start them on (default $LATEST)")
     sp.add_argument("--function", default=DEFAULT_FUNCTION)
     sp.add_argument("--input", help="execution input (JSON text)")
+    sp = cmd("ssm-put", "create or overwrite an SSM parameter with the text of a file")
+    sp.add_argument("name")
+    sp.add_argument("file")
     sp = cmd("durable-pause", "mark a durable execution PAUSED (the adapter's pause shim)")
     sp.add_argument("arn")
     sp = cmd("durable-alias", "define a function alias (the adapter's alias shim)")
@@ -1053,6 +1063,7 @@ def main(argv=None) -> int:
             "sfn-status": lambda: s.sfn_status(a.arn),
             "sfn-recorded": lambda: s.sfn_recorded(a.clear),
             "durable-pause": lambda: s.durable_pause(a.arn),
+            "ssm-put": lambda: s.ssm_put(a.name, Path(a.file).read_text()),
             "durable-alias": lambda: s.durable_alias(
                 a.function, a.alias, a.version, {w.split("=")[0]: float(w.split("=")[1]) for w in a.weight}),
             "durable-start": lambda: {"executionArns": s.durable_start(a.count, a.function, a.input, a.qualifier)},

@@ -143,6 +143,15 @@ impl Standins {
         out["executionArns"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect()
     }
 
+    /// Creates or overwrites the SSM parameter `name` with `text`; returns its new version.
+    pub fn ssm_put(&self, name: &str, text: &str) -> i64 {
+        let file = std::env::temp_dir().join(format!("stop-gateway-ssm-{}-{}", std::process::id(), unique()));
+        std::fs::write(&file, text).unwrap();
+        let out = self.cli(&["ssm-put", name, file.to_str().unwrap()]);
+        let _ = std::fs::remove_file(&file);
+        out["version"].as_i64().unwrap()
+    }
+
     /// Marks a durable execution PAUSED (the stand-in's pause shim).
     pub fn durable_pause(&self, arn: &str) {
         self.cli(&["durable-pause", arn]);

@@ -449,3 +449,74 @@ fn a_qualified_stop_reaches_only_its_version_and_an_alias_the_versions_it_serves
     assert_eq!((missing.body["statusCode"].clone(), outcome(&missing)), (Value::from(404), "not_found".to_owned()));
     assert_audit_delivered(&gw, &bus, 3 + 2 + 2); // three requests, and one record per stopped execution
 }
+
+/// The stand-ins' metrics lines of one kind so far.
+fn metric_lines(gateway: &GatewayProcess, metric: &str) -> usize {
+    gateway
+        .stdout()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get(metric).is_some())
+        .count()
+}
+
+#[test]
+fn a_policy_in_ssm_changes_after_the_refresh_and_a_broken_update_keeps_the_last_good_one() {
+    let s = standins();
+    let account = s.account();
+    let name = format!("/stop-gateway/policy-{}", std::process::id());
+    let policy = policy_for(&account);
+    let dry = format!("{}\n", policy.replacen("dry_run = false", "dry_run = true", 1));
+    assert_ne!(dry.trim(), policy.trim(), "the example policy has a global dry_run to flip");
+    assert_eq!(s.ssm_put(&name, &dry), 1);
+    let arns = s.sfn_start("orders-e2e-ssm", 2);
+    let bus = s.audit_bus();
+    let env =
+        [("POLICY_PARAMETER", name.as_str()), ("POLICY_REFRESH_SECONDS", "1"), ("AUDIT_EVENT_BUS", bus.name.as_str())];
+    let gw = GatewayProcess::start(binary(), s, &env);
+
+    let first = gw.invoke(&sample("apigw-rest-stop-sfn.json", &account, Some(&arns[0])));
+    assert_eq!(outcome(&first), "dry_run", "version 1 makes every stop a dry run: {:?}", first.body);
+    assert_eq!(s.sfn_status(&arns[0]), "RUNNING");
+
+    // The next version allows real stops; the next decision after the refresh interval uses it.
+    assert_eq!(s.ssm_put(&name, &policy), 2);
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let second = gw.invoke(&sample("apigw-rest-stop-sfn.json", &account, Some(&arns[0])));
+    assert_eq!(outcome(&second), "stopped", "{:?}", second.body);
+    assert_eq!(s.sfn_status(&arns[0]), "ABORTED");
+
+    // A broken update is not taken: version 2 stays in force, the failure is logged and metered.
+    assert_eq!(s.ssm_put(&name, "version = 1\n[[rules]]\nid = \"half a rule\"\n"), 3);
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let third = gw.invoke(&sample("apigw-rest-stop-sfn.json", &account, Some(&arns[1])));
+    assert_eq!(outcome(&third), "stopped", "{:?}", third.body);
+    assert_eq!(metric_lines(&gw, "PolicyRefreshFailures"), 1, "one failed refresh, metered");
+    assert!(gw.stdout().iter().any(|l| l.contains("policy refresh failed; keeping the last good policy")));
+
+    let lines = assert_audit_delivered(&gw, &bus, 3);
+    let versions: Vec<(Value, Value)> = lines
+        .iter()
+        .map(|l| (l["audit"]["policy"]["ssmVersion"].clone(), l["audit"]["policy"]["origin"].clone()))
+        .collect();
+    assert_eq!(versions, [(1.into(), "ssm".into()), (2.into(), "ssm".into()), (2.into(), "ssm".into())]);
+    let hashes: Vec<&str> = lines.iter().map(|l| l["audit"]["policy"]["sha256"].as_str().unwrap()).collect();
+    assert!(hashes[0] != hashes[1] && hashes[1] == hashes[2], "{hashes:?}");
+}
+
+#[test]
+fn a_missing_policy_parameter_is_answered_and_audited_not_a_crash_loop() {
+    let s = standins();
+    let account = s.account();
+    let bus = s.audit_bus();
+    let env = [("POLICY_PARAMETER", "/stop-gateway/no-such-parameter"), ("AUDIT_EVENT_BUS", bus.name.as_str())];
+    let gw = GatewayProcess::start(binary(), s, &env);
+    let arn = format!("arn:aws:states:us-east-1:{account}:execution:orders-api:run-1");
+    let http = gw.invoke(&sample("apigw-rest-stop-sfn.json", &account, Some(&arn)));
+    assert_eq!(http.body["statusCode"], 503, "{:?}", http.body);
+    assert_eq!(outcome(&http), "policy_unavailable");
+    assert!(body(&http)["error"]["message"].as_str().unwrap().contains("does not exist"), "{:?}", http.body);
+    let lines = assert_audit_delivered(&gw, &bus, 1);
+    assert_eq!(lines[0]["audit"]["outcome"], "policy_unavailable");
+    assert_eq!(lines[0]["audit"]["policy"], Value::Null);
+}
