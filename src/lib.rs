@@ -18,4 +18,6 @@ pub mod inbound;
 pub mod logging;
 pub mod metrics;
 #[cfg(feature = "runtime")]
+pub mod policy_tool;
+#[cfg(feature = "runtime")]
 pub mod service;

@@ -67,7 +67,7 @@ impl Partition {
     }
 
     /// The partition a well-formed region name belongs to, from its leading labels.
-    fn of_region(region: &Region) -> Partition {
+    pub fn of_region(region: &Region) -> Partition {
         let mut labels = region.0.split('-');
         let first = labels.next().unwrap_or_default();
         let second = labels.next().unwrap_or_default();

@@ -43,6 +43,11 @@ pub struct CallerMatch {
 impl CallerMatch {
     /// Whether the caller is selected.
     pub fn matches(&self, caller: &Caller) -> bool {
+        self.mismatch(caller).is_none()
+    }
+
+    /// The first selector that does not select the caller, or `None` when all that are set do.
+    pub fn mismatch(&self, caller: &Caller) -> Option<&'static str> {
         let principal_ok = self.principals.as_ref().is_none_or(|patterns| match caller {
             Caller::Iam { principal, .. } => patterns.iter().any(|p| {
                 p.partition.matches(principal.partition().as_str())
@@ -65,7 +70,15 @@ impl CallerMatch {
             Caller::Alarm { alarm } => globs.iter().any(|g| g.matches(alarm.name())),
             _ => false,
         });
-        principal_ok && account_ok && org_ok && source_ok && alarm_ok
+        [
+            (principal_ok, "callers.principals"),
+            (account_ok, "callers.accounts"),
+            (org_ok, "callers.org_ids"),
+            (source_ok, "callers.sources"),
+            (alarm_ok, "callers.alarms"),
+        ]
+        .into_iter()
+        .find_map(|(ok, field)| (!ok).then_some(field))
     }
 }
 
@@ -88,11 +101,20 @@ pub struct TargetMatch {
 impl TargetMatch {
     /// Whether the target is selected.
     pub fn matches(&self, target: &TargetArn) -> bool {
-        self.services.matches(target.service().as_str())
-            && self.partitions.matches(target.partition().as_str())
-            && self.accounts.matches(target.account().as_str())
-            && self.regions.matches(target.region().as_str())
-            && self.names.iter().any(|g| g.matches(target.resource_name()))
+        self.mismatch(target).is_none()
+    }
+
+    /// The first field that does not select the target, or `None` when every field does.
+    pub fn mismatch(&self, target: &TargetArn) -> Option<&'static str> {
+        [
+            (self.services.matches(target.service().as_str()), "targets.services"),
+            (self.partitions.matches(target.partition().as_str()), "targets.partitions"),
+            (self.accounts.matches(target.account().as_str()), "targets.accounts"),
+            (self.regions.matches(target.region().as_str()), "targets.regions"),
+            (self.names.iter().any(|g| g.matches(target.resource_name())), "targets.names"),
+        ]
+        .into_iter()
+        .find_map(|(ok, field)| (!ok).then_some(field))
     }
 }
 
@@ -303,24 +325,64 @@ fn describe_target(target: &TargetArn) -> String {
     )
 }
 
+/// How one rule sees a subject: which of its fields does not select it, or what an allow rule's text
+/// requirements miss, or that it applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// A caller selector does not select the caller (its field name).
+    Caller(&'static str),
+    /// A target field does not select the target (its field name).
+    Target(&'static str),
+    /// An allow rule selects caller and target, but the reason or error code does not meet it.
+    Unmet(String),
+    /// The rule applies: a deny rule (`None`), or an allow rule with the error code it would send.
+    Applies(Option<ErrorCode>),
+}
+
+impl Rule {
+    /// How this rule sees `subject`: the one matching code both the decision and its explanation use.
+    pub fn verdict(&self, subject: Subject<'_>) -> Verdict {
+        if let Some(field) = self.callers.mismatch(subject.caller) {
+            return Verdict::Caller(field);
+        }
+        if let Some(field) = self.targets.mismatch(subject.target) {
+            return Verdict::Target(field);
+        }
+        if self.effect == Effect::Deny {
+            return Verdict::Applies(None);
+        }
+        match (self.reason.violation(subject.reason), self.error_codes.resolve(subject.error_code)) {
+            (Some(why), _) | (None, Err(why)) => Verdict::Unmet(why),
+            (None, Ok(code)) => Verdict::Applies(Some(code)),
+        }
+    }
+}
+
 impl Policy {
+    /// Every rule's verdict on `subject`, in document order, for explaining a decision.
+    pub fn explain(&self, subject: Subject<'_>) -> Vec<(&Rule, Verdict)> {
+        self.rules.iter().map(|r| (r, r.verdict(subject))).collect()
+    }
+
     /// Decides. Deny rules are checked first and win; then the first allow rule whose callers and targets match
     /// and whose text requirements are met; otherwise deny, quoting the first matching allow rule's unmet
     /// requirement if there was one.
     pub fn evaluate(&self, subject: Subject<'_>) -> Decision {
-        let Subject { caller, target, reason, error_code } = subject;
-        let applies = |r: &&Rule| r.callers.matches(caller) && r.targets.matches(target);
-        if let Some(rule) = self.rules.iter().filter(|r| r.effect == Effect::Deny).find(applies) {
+        let Subject { caller, target, .. } = subject;
+        let deny = |r: &&Rule| r.effect == Effect::Deny && r.verdict(subject) == Verdict::Applies(None);
+        if let Some(rule) = self.rules.iter().find(deny) {
             return Decision::Deny {
                 rule_id: Some(rule.id.clone()),
                 rationale: format!("rule {} denies {caller} stopping {}", rule.id, describe_target(target)),
             };
         }
         let mut first_unmet: Option<(&Rule, String)> = None;
-        for rule in self.rules.iter().filter(|r| r.effect == Effect::Allow).filter(applies) {
-            let unmet = match (rule.reason.violation(reason), rule.error_codes.resolve(error_code)) {
-                (Some(why), _) | (None, Err(why)) => why,
-                (None, Ok(code)) => {
+        for rule in self.rules.iter().filter(|r| r.effect == Effect::Allow) {
+            let unmet = match rule.verdict(subject) {
+                Verdict::Caller(_) | Verdict::Target(_) => continue,
+                Verdict::Unmet(why) => why,
+                Verdict::Applies(code) => {
+                    let code = code.unwrap_or_else(|| rule.error_codes.default.clone());
                     return Decision::Allow {
                         rule_id: rule.id.clone(),
                         error_code: code,

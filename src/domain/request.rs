@@ -26,6 +26,21 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
+    const ALL: [SourceKind; 7] = [
+        SourceKind::EventBridge,
+        SourceKind::AlarmEvent,
+        SourceKind::AlarmAction,
+        SourceKind::RestApi,
+        SourceKind::HttpApi,
+        SourceKind::FunctionUrl,
+        SourceKind::Unknown,
+    ];
+
+    /// The door named as [`as_str`](Self::as_str) names it.
+    pub fn from_name(name: &str) -> Option<SourceKind> {
+        SourceKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     /// Stable name used in responses, logs and audit records.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -7,4 +7,5 @@ mod bypass;
 mod flow;
 mod handler;
 mod metrics;
+mod policy_tool;
 mod properties;

@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use stop_gateway::config::policy_doc::{Format, parse_policy};
 use stop_gateway::domain::aws_ids::AccountId;
 use stop_gateway::domain::caller::{AlarmArn, Caller, EventSource, PrincipalArn};
-use stop_gateway::domain::policy::{Effect, Policy, Rule, Subject};
+use stop_gateway::domain::policy::{Effect, Policy, Rule, Subject, Verdict};
 use stop_gateway::domain::request::{SourceKind, StopRequest};
 use stop_gateway::domain::target::TargetArn;
 use stop_gateway::domain::text::{ErrorCode, Overflow, Reason};
@@ -198,6 +198,29 @@ proptest! {
         if allowed && !stoppable {
             prop_assert_eq!(handled.result.as_ref().map_err(|e| e.code()).err(), Some("not_stoppable"));
         }
+    }
+
+    /// The policy tool's explanation (every rule's verdict) and the function's decision agree on every generated
+    /// case: the deciding rule is the first applying deny, else the first applying allow, else the first allow
+    /// whose text requirements were not met, else none.
+    #[test]
+    fn explain_agrees_with_the_decision(policy in policy(), caller in caller(), target in target()) {
+        let reason = Reason::parse("OPS-1 why", Overflow::Reject).unwrap();
+        let subject = Subject { caller: &caller, target: &target, reason: &reason, error_code: None };
+        let verdicts = policy.explain(subject);
+        let find = |effect: Effect, f: &dyn Fn(&Verdict) -> bool| {
+            verdicts.iter().find(|(r, v)| r.effect == effect && f(v)).map(|(r, _)| r.id.clone())
+        };
+        let deny = find(Effect::Deny, &|v| *v == Verdict::Applies(None));
+        let allow = find(Effect::Allow, &|v| matches!(v, Verdict::Applies(Some(_))));
+        let unmet = find(Effect::Allow, &|v| matches!(v, Verdict::Unmet(_)));
+        let expected = match (deny, allow, unmet) {
+            (Some(id), _, _) => ("deny", Some(id)),
+            (None, Some(id), _) => ("allow", Some(id)),
+            (None, None, unmet) => ("deny", unmet),
+        };
+        let decision = policy.evaluate(subject);
+        prop_assert_eq!((decision.effect_name(), decision.rule_id().map(str::to_owned)), expected);
     }
 
     /// Any accepted target ARN prints to a form that parses back to the same value and prints the same again.
