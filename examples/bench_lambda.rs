@@ -575,9 +575,9 @@ fn main() {
         deny: std::fs::read_to_string(repo().join("events/apigw-http-no-ticket.json")).unwrap(),
     };
 
-    // BENCH_PROFILE=stop|deny|floor|echo [BENCH_PROFILE_N=5000]: only that path on one warm instance against the
-    // instant endpoint, for a profiler attached to (or wrapping, see BENCH_WRAP) the function; prints the p50
-    // and the CPU per invocation and leaves BENCHMARKS.md alone.
+    // BENCH_PROFILE=stop|deny|floor|echo [BENCH_PROFILE_N=5000] [BENCH_PROFILE_DELAYED=1]: only that path on one
+    // warm instance against the instant endpoint (or the delayed one), for a profiler attached to (or wrapping,
+    // see BENCH_WRAP) the function; prints the p50 and the CPU per invocation and leaves BENCHMARKS.md alone.
     if let Ok(path) = std::env::var("BENCH_PROFILE") {
         let n = std::env::var("BENCH_PROFILE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
         let (lang, payload, expect) = match path.as_str() {
@@ -586,7 +586,8 @@ fn main() {
             "echo" => (Lang::Echo, &events.deny, "echo"),
             _ => (Lang::Floor, &events.stop, "floor"),
         };
-        let mut f = Function::spawn(lang, Aws::AtOnce, false, &setup);
+        let aws = if std::env::var("BENCH_PROFILE_DELAYED").is_ok_and(|v| v == "1") { Aws::Delayed } else { Aws::AtOnce };
+        let mut f = Function::spawn(lang, aws, false, &setup);
         f.init_ms();
         println!("function pid {}", f.child.id());
         let w = f.warm(n, payload, expect);
