@@ -586,7 +586,8 @@ fn main() {
             "echo" => (Lang::Echo, &events.deny, "echo"),
             _ => (Lang::Floor, &events.stop, "floor"),
         };
-        let aws = if std::env::var("BENCH_PROFILE_DELAYED").is_ok_and(|v| v == "1") { Aws::Delayed } else { Aws::AtOnce };
+        let aws =
+            if std::env::var("BENCH_PROFILE_DELAYED").is_ok_and(|v| v == "1") { Aws::Delayed } else { Aws::AtOnce };
         let mut f = Function::spawn(lang, aws, false, &setup);
         f.init_ms();
         println!("function pid {}", f.child.id());
