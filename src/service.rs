@@ -66,6 +66,20 @@ struct Allowed<'a> {
     kms_fallback: bool,
 }
 
+impl<'a> Allowed<'a> {
+    /// What a stop under this rule writes on the execution.
+    fn text<'t>(&'t self, request: &'t StopRequest, caller: &'t str, audit_id: &'t str) -> StopText<'t> {
+        StopText {
+            error_code: &self.error_code,
+            reason: &request.reason,
+            caller,
+            source: request.source.as_str(),
+            audit_id,
+            rule_id: &self.rule_id,
+        }
+    }
+}
+
 impl Gateway {
     /// Assembles the gateway from parts built once at start-up.
     pub fn new(sfn: SfnAdapter, durable: DurableAdapter, bulk: BulkSettings) -> Self {
@@ -125,14 +139,7 @@ impl Gateway {
         let caller = request.caller.to_string();
         let result = match allowed.as_slice() {
             [single] if !single.target.is_bulk() => {
-                let text = StopText {
-                    error_code: &single.error_code,
-                    reason: &request.reason,
-                    caller: &caller,
-                    source: request.source.as_str(),
-                    audit_id,
-                    rule_id: &single.rule_id,
-                };
+                let text = single.text(request, &caller, audit_id);
                 self.ensure_stopped(single.target, &text, single.kms_fallback, dry_run, deadline).await
             }
             _ => {
@@ -190,14 +197,7 @@ impl Gateway {
                 if Instant::now() + margin >= deadline {
                     return Err(target);
                 }
-                let text = StopText {
-                    error_code: &a.error_code,
-                    reason: &request.reason,
-                    caller,
-                    source: request.source.as_str(),
-                    audit_id,
-                    rule_id: &a.rule_id,
-                };
+                let text = a.text(request, caller, audit_id);
                 let result = self.ensure_stopped(&target, &text, a.kms_fallback, false, deadline).await;
                 Ok(ExecutionResult { target, result })
             })

@@ -66,23 +66,30 @@ pub struct StopResult<'a> {
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 enum Detail<'a> {
-    Single {
-        #[serde(rename = "previousStatus")]
-        previous_status: Option<&'a str>,
-        #[serde(rename = "stoppedAt")]
-        stopped_at: Option<String>,
-        /// Present (true) when the stop went without error and cause over the execution's KMS key.
-        #[serde(rename = "kmsFallback", skip_serializing_if = "std::ops::Not::not")]
-        kms_fallback: bool,
-    },
-    Bulk {
-        counts: BTreeMap<&'static str, usize>,
-        executions: Vec<ExecutionBody<'a>>,
-        remaining: Vec<String>,
-    },
-    Ignored {
-        message: &'a str,
-    },
+    Single(Stop<'a>),
+    Bulk { counts: BTreeMap<&'static str, usize>, executions: Vec<ExecutionBody<'a>>, remaining: Vec<String> },
+    Ignored { message: &'a str },
+}
+
+/// What one execution's outcome says of it, in a single stop's answer and in each execution of a bulk one.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Stop<'a> {
+    previous_status: Option<&'a str>,
+    stopped_at: Option<String>,
+    /// Present (true) when the stop went without error and cause over the execution's KMS key.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    kms_fallback: bool,
+}
+
+impl<'a> From<&'a Outcome> for Stop<'a> {
+    fn from(outcome: &'a Outcome) -> Self {
+        Stop {
+            previous_status: outcome.previous_status(),
+            stopped_at: outcome.stopped_at().map(rfc3339),
+            kms_fallback: outcome.kms_fallback().is_some(),
+        }
+    }
 }
 
 /// One execution of a bulk stop.
@@ -93,12 +100,8 @@ enum ExecutionBody<'a> {
         #[serde(rename = "executionArn")]
         execution_arn: String,
         outcome: &'static str,
-        #[serde(rename = "previousStatus")]
-        previous_status: Option<&'a str>,
-        #[serde(rename = "stoppedAt")]
-        stopped_at: Option<String>,
-        #[serde(rename = "kmsFallback", skip_serializing_if = "std::ops::Not::not")]
-        kms_fallback: bool,
+        #[serde(flatten)]
+        stop: Stop<'a>,
     },
     Failed {
         #[serde(rename = "executionArn")]
@@ -111,13 +114,9 @@ enum ExecutionBody<'a> {
 impl<'a> From<&'a ExecutionResult> for ExecutionBody<'a> {
     fn from(e: &'a ExecutionResult) -> Self {
         match &e.result {
-            Ok(o) => ExecutionBody::Done {
-                execution_arn: e.target.to_string(),
-                outcome: o.code(),
-                previous_status: o.previous_status(),
-                stopped_at: o.stopped_at().map(rfc3339),
-                kms_fallback: o.kms_fallback().is_some(),
-            },
+            Ok(o) => {
+                ExecutionBody::Done { execution_arn: e.target.to_string(), outcome: o.code(), stop: Stop::from(o) }
+            }
             Err(err) => ExecutionBody::Failed {
                 execution_arn: e.target.to_string(),
                 outcome: err.code(),
@@ -164,11 +163,7 @@ pub fn body(handled: &Handled, facts: &Facts, audit_id: &str) -> Value {
                     remaining: report.remaining.iter().map(ToString::to_string).collect(),
                 },
                 Outcome::Ignored { reason } => Detail::Ignored { message: reason },
-                _ => Detail::Single {
-                    previous_status: outcome.previous_status(),
-                    stopped_at: outcome.stopped_at().map(rfc3339),
-                    kms_fallback: outcome.kms_fallback().is_some(),
-                },
+                _ => Detail::Single(Stop::from(outcome)),
             },
             additional_targets: &facts.extra_targets,
             resolution: facts.resolution,

@@ -185,12 +185,9 @@ fn never_matches(rule: &Rule) -> Option<String> {
         return Some(format!("its callers select {}, and no caller is more than one kind", set.join(" and ")));
     }
     let t = &rule.targets;
-    if let (Field::OneOf(partitions), Field::OneOf(regions)) = (&t.partitions, &t.regions) {
-        let any = regions
-            .iter()
-            .filter_map(|r| Region::parse(r).ok())
-            .any(|r| partitions.iter().any(|p| Partition::parse(p).is_some_and(|p| p == Partition::of_region(&r))));
-        if !any {
+    if let Field::OneOf(regions) = &t.regions {
+        let partition_of = |r: &String| Region::parse(r).ok().map(|r| Partition::of_region(&r));
+        if !regions.iter().filter_map(partition_of).any(|p| t.partitions.matches(p.as_str())) {
             return Some("none of its regions is in one of its partitions".to_owned());
         }
     }

@@ -126,13 +126,12 @@ fn targets(policies: &[&Policy]) -> Vec<TargetArn> {
         let t = &rule.targets;
         let accounts = values(&t.accounts, ANY_ACCOUNT);
         let regions = values(&t.regions, "us-east-1");
-        let partitions = values(&t.partitions, "aws");
         for name in &t.names {
             let name = sample(name.as_str());
             for region in &regions {
                 let Ok(parsed) = Region::parse(region) else { continue };
                 let partition = Partition::of_region(&parsed);
-                if !partitions.iter().any(|p| p == partition.as_str()) && t.partitions != Field::Any {
+                if !t.partitions.matches(partition.as_str()) {
                     continue;
                 }
                 for account in &accounts {
