@@ -11,11 +11,14 @@ use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::config::store::PolicyStore;
+use crate::aws::alarms::AlarmWatch;
+use crate::config::store::{LoadedPolicy, PolicyStore};
 use crate::domain::alarm::AlarmRouting;
-use crate::domain::audit::{AuditEvent, AuditSink, Invocation};
+use crate::domain::audit::{AuditEvent, AuditSink, Facts, Invocation};
+use crate::domain::caller::AlarmArn;
+use crate::domain::latch;
 use crate::domain::outcome::{Handled, Outcome};
-use crate::domain::request::SourceKind;
+use crate::domain::request::{LatchCheck, SourceKind};
 use crate::error::{Disposition, RetryableFailure, StopError, disposition, error_chain};
 use crate::inbound::{self, Inbound, Parsed, reply};
 use crate::service::Gateway;
@@ -26,6 +29,8 @@ pub struct App<S> {
     pub gateway: Gateway,
     /// The policy in force (and its alarm routing).
     pub policies: PolicyStore,
+    /// Which latching alarms are in ALARM.
+    pub alarms: AlarmWatch,
     /// How long each HTTP door waits for an answer.
     pub doors: DoorTimeouts,
     /// Where audit records go.
@@ -68,10 +73,27 @@ impl DoorTimeouts {
     }
 }
 
+/// One request an invocation comes to, with its own audit id: exactly one, except for a sweep, which makes one
+/// per latching alarm in ALARM.
+struct Request {
+    audit_id: String,
+    facts: Facts,
+    handled: Handled,
+}
+
+impl Request {
+    fn without_decision(facts: Facts, result: Result<Outcome, StopError>, dry_run: bool) -> Request {
+        Request { audit_id: new_audit_id(), facts, handled: Handled::without_decision(result, dry_run) }
+    }
+}
+
+fn new_audit_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// Handles one invocation.
 pub async fn handle<S: AuditSink>(app: &App<S>, event: LambdaEvent<Box<RawValue>>) -> Result<Value, RetryableFailure> {
     let (started, received_at) = (Instant::now(), Utc::now());
-    let audit_id = uuid::Uuid::now_v7().to_string();
     let lambda_deadline = deadline_of(&event.context);
 
     let policy = app.policies.current().await;
@@ -80,43 +102,111 @@ pub async fn handle<S: AuditSink>(app: &App<S>, event: LambdaEvent<Box<RawValue>
     let Inbound { source, reply, facts, request } = inbound::parse(&event.payload, routing);
     let door = app.doors.for_source(source).map(|limit| tokio::time::Instant::from_std(started) + limit);
     let deadline = door.map_or(lambda_deadline, |door| door.min(lambda_deadline));
-    let handled = match (request, &policy) {
+    let requests = match (request, &policy) {
         (Ok(Parsed::Stop(request)), Ok(policy)) => {
-            app.gateway.stop_targets(&policy.policy, &request, &audit_id, deadline).await
+            let audit_id = new_audit_id();
+            let handled = app.gateway.stop_targets(&policy.policy, &request, &audit_id, deadline).await;
+            vec![Request { audit_id, facts, handled }]
         }
+        (Ok(Parsed::Latch(check)), Ok(policy)) => latched(app, &check, policy, facts, deadline).await,
         // Without a policy nothing is decided, so nothing is stopped; the request is still answered and audited.
         (Ok(Parsed::Stop(request)), Err(why)) => {
-            Handled::without_decision(Err(StopError::PolicyUnavailable(why.clone())), request.dry_run)
+            vec![Request::without_decision(facts, Err(StopError::PolicyUnavailable(why.clone())), request.dry_run)]
         }
-        (Ok(Parsed::Ignore(reason)), _) => Handled::without_decision(Ok(Outcome::Ignored { reason }), false),
-        (Err(err), _) => Handled::without_decision(Err(err), facts.dry_run),
+        (Ok(Parsed::Latch(_)), Err(why)) => {
+            vec![Request::without_decision(facts, Err(StopError::PolicyUnavailable(why.clone())), false)]
+        }
+        (Ok(Parsed::Ignore(reason)), _) => {
+            vec![Request::without_decision(facts, Ok(Outcome::Ignored { reason }), false)]
+        }
+        (Err(err), _) => {
+            let dry_run = facts.dry_run;
+            vec![Request::without_decision(facts, Err(err), dry_run)]
+        }
     };
-    log_result(&handled, source, &audit_id);
 
-    let invocation = Invocation {
-        audit_id: &audit_id,
-        lambda_request_id: &event.context.request_id,
-        received_at,
-        source,
-        duration: started.elapsed(),
-        policy: policy.as_ref().ok().map(|p| &p.version),
-    };
-    let request_record = AuditEvent::request(&invocation, &facts, &handled);
-    let executions = match &handled.result {
-        Ok(Outcome::Bulk(report)) => report.executions.as_slice(),
-        _ => &[],
-    };
-    let execution_records: Vec<AuditEvent> = executions
-        .iter()
-        .filter_map(|e| AuditEvent::execution(&request_record, uuid::Uuid::now_v7().to_string(), e))
-        .collect();
-    let records: Vec<AuditEvent> = std::iter::once(request_record).chain(execution_records).collect();
+    let mut records = Vec::new();
+    let mut answers = Vec::with_capacity(requests.len());
+    let mut retry = None;
+    for Request { audit_id, facts, handled } in &requests {
+        log_result(handled, source, audit_id);
+        let invocation = Invocation {
+            audit_id,
+            lambda_request_id: &event.context.request_id,
+            received_at,
+            source,
+            duration: started.elapsed(),
+            policy: policy.as_ref().ok().map(|p| &p.version),
+        };
+        let request_record = AuditEvent::request(&invocation, facts, handled);
+        let executions = match &handled.result {
+            Ok(Outcome::Bulk(report)) => report.executions.as_slice(),
+            _ => &[],
+        };
+        let execution_records: Vec<AuditEvent> =
+            executions.iter().filter_map(|e| AuditEvent::execution(&request_record, new_audit_id(), e)).collect();
+        records.push(request_record);
+        records.extend(execution_records);
+        match disposition(source, handled.result.as_ref().map(Outcome::progress), audit_id) {
+            Disposition::Retry(failure) => retry = retry.or(Some(failure)),
+            Disposition::Answer(status) => answers.push((status, reply::body(handled, facts, audit_id))),
+        }
+    }
     app.sink.emit(&records, deadline).await;
 
-    match disposition(source, handled.result.as_ref().map(Outcome::progress), &audit_id) {
-        Disposition::Retry(failure) => Err(failure),
-        Disposition::Answer(status) => Ok(reply::render(reply, status, reply::body(&handled, &facts, &audit_id))),
+    if let Some(failure) = retry {
+        return Err(failure);
     }
+    match <[_; 1]>::try_from(answers) {
+        Ok([(status, body)]) => Ok(reply::render(reply, status, body)),
+        // A sweep that acted for several alarms: every request's answer, each with its own audit id.
+        Err(answers) => Ok(serde_json::json!({
+            "outcome": "sweep",
+            "requests": answers.into_iter().map(|(_, body)| body).collect::<Vec<_>>(),
+        })),
+    }
+}
+
+/// Asks CloudWatch which latching alarms are in ALARM (a read no older than the event) and stops what they
+/// cover: the new execution of a status-change event, or, for a sweep, every target of every such alarm. With
+/// nothing latched the event is audited as ignored; a failed read is a transient failure, so Lambda retries.
+async fn latched<S>(
+    app: &App<S>,
+    check: &LatchCheck,
+    policy: &LoadedPolicy,
+    facts: Facts,
+    deadline: tokio::time::Instant,
+) -> Vec<Request> {
+    let may_latch = |alarm: &AlarmArn| latch::may_latch(alarm, &policy.routing, &policy.policy);
+    let alarms = match app.alarms.in_alarm(check.at(), &policy.version.sha256, may_latch, deadline).await {
+        Ok(alarms) => alarms,
+        Err(err) => return vec![Request::without_decision(facts, Err(err), false)],
+    };
+    let in_force = latch::in_force(&alarms, &policy.routing, &policy.policy);
+    let stops = latch::requests(check, &in_force);
+    if stops.is_empty() {
+        let reason = match check {
+            LatchCheck::Started(_) => "no latching alarm in ALARM covers this execution",
+            LatchCheck::Sweep { .. } => "no latching alarm is in ALARM",
+        };
+        return vec![Request::without_decision(facts, Ok(Outcome::Ignored { reason: reason.into() }), false)];
+    }
+    let mut requests = Vec::with_capacity(stops.len());
+    for stop in stops {
+        let audit_id = new_audit_id();
+        let handled = app.gateway.stop_targets(&policy.policy, &stop, &audit_id, deadline).await;
+        let facts = Facts {
+            caller: Some(stop.caller.clone()),
+            target: stop.targets.first().map(ToString::to_string),
+            extra_targets: stop.targets.iter().skip(1).map(ToString::to_string).collect(),
+            target_kind: stop.targets.first().map(|t| t.kind_name()),
+            reason: Some(stop.reason.to_string()),
+            reason_truncated: stop.reason.was_truncated(),
+            ..facts.clone()
+        };
+        requests.push(Request { audit_id, facts, handled });
+    }
+    requests
 }
 
 /// When the invocation must have answered. A context without a deadline (tests, local tools) gets a generous one.

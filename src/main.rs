@@ -2,6 +2,7 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::value::RawValue;
+use stop_gateway::aws::alarms::AlarmWatch;
 use stop_gateway::aws::audit_bus::{AuditBus, AuditPublisher};
 use stop_gateway::aws::durable::DurableAdapter;
 use stop_gateway::aws::regional::{Clients, Regional};
@@ -52,8 +53,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
     };
 
+    let alarms = AlarmWatch::new(aws_sdk_cloudwatch::Client::new(&sdk), home, pacer.clone(), config.latch_cache);
     let app = App {
         gateway: Gateway::new(SfnAdapter::new(sfn, pacer.clone()), DurableAdapter::new(lambda, pacer), config.bulk),
+        alarms,
         policies,
         doors: config.doors,
         sink: AuditPublisher::new(bus, config.metrics),

@@ -6,7 +6,10 @@
 //! under the policy's blast-radius cap, with bounded concurrency and within the invocation's deadline. No serde,
 //! no Lambda runtime types.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use futures_util::StreamExt;
 use futures_util::stream;
@@ -23,6 +26,34 @@ use crate::error::{StopError, error_chain};
 
 /// Stop calls per execution: each after a describe that found it still running.
 const STOP_ATTEMPTS: u32 = 3;
+/// How long a list's word that an execution is running is taken without a describe. Past it (a bulk stop that
+/// had to wait for its quota this long), each execution is described first again.
+const FRESH_LISTING: Duration = Duration::from_secs(10);
+/// What a dry run reports for an execution named directly, which it does not describe.
+const LISTED_STATUS: &str = "RUNNING";
+
+/// What a list said about an execution (its status), and when.
+type ListedAt = (String, Instant);
+
+/// Where one execution of a bulk stop stands after its stop phase.
+enum Stopping<'a> {
+    /// Finished: stopped after a describe, found finished, or failed.
+    Done(ExecutionResult),
+    /// A stop was accepted without a describe first; a list (or a describe) confirms what it did.
+    Sent(Sent<'a>),
+}
+
+/// A stop accepted without a describe first, waiting for its confirmation.
+struct Sent<'a> {
+    /// The execution.
+    target: TargetArn,
+    /// Its status when listed.
+    status: String,
+    /// The state machine or function whose list reported it running.
+    listed: &'a TargetArn,
+    /// Why it went without error and cause, if it had to.
+    kms_fallback: Option<String>,
+}
 
 /// How bulk stops run.
 #[derive(Debug, Clone, Copy)]
@@ -154,22 +185,27 @@ impl Gateway {
         let BulkRun { policy, request, caller, audit_id, dry_run, deadline } = *run;
         // Expand every target into executions, remembering which rule allowed each. What a list returns is
         // admitted only if it is an execution of the listed target and the policy allows it on its own.
-        let mut executions: Vec<(TargetArn, &Allowed<'_>)> = Vec::new();
+        let mut executions: Vec<(TargetArn, &Allowed<'_>, Option<ListedAt>)> = Vec::new();
         let mut refused = Vec::new();
         for a in allowed {
             let found = match a.target.kind() {
                 TargetKind::StateMachine { .. } => self.sfn.list_running(a.target, deadline).await?,
                 TargetKind::Function { .. } => self.durable.list_running(a.target, deadline).await?,
-                _ => vec![a.target.clone()],
+                _ => vec![],
             };
-            for execution in found {
-                if executions.iter().any(|(e, _)| *e == execution)
+            let listed_at = Instant::now();
+            let found = match a.target.is_bulk() {
+                true => found.into_iter().map(|l| (l.target, Some((l.status, listed_at)))).collect(),
+                false => vec![(a.target.clone(), None)],
+            };
+            for (execution, listed) in found {
+                if executions.iter().any(|(e, ..)| *e == execution)
                     || refused.iter().any(|r: &ExecutionResult| r.target == execution)
                 {
                     continue;
                 }
                 match admit(policy, request, a.target, &execution) {
-                    Ok(()) => executions.push((execution, a)),
+                    Ok(()) => executions.push((execution, a, listed)),
                     Err(why) => {
                         tracing::warn!(execution = %execution, listed = %a.target, "{why}");
                         refused.push(ExecutionResult { target: execution, result: Err(StopError::Refused(why)) });
@@ -179,9 +215,11 @@ impl Gateway {
         }
         if dry_run {
             let mut report = BulkReport { executions: refused, remaining: vec![], dry_run: true };
-            report.executions.extend(executions.into_iter().map(|(target, _)| ExecutionResult {
+            report.executions.extend(executions.into_iter().map(|(target, _, listed)| ExecutionResult {
                 target,
-                result: Ok(Outcome::DryRun { previous_status: "RUNNING".into() }),
+                result: Ok(Outcome::DryRun {
+                    previous_status: listed.map_or_else(|| LISTED_STATUS.to_owned(), |(status, _)| status),
+                }),
             }));
             return Ok(report);
         }
@@ -191,27 +229,154 @@ impl Gateway {
             return Err(StopError::BlastRadiusExceeded { count, limit });
         }
         let margin = self.bulk.deadline_margin;
-        let results: Vec<Result<ExecutionResult, TargetArn>> = stream::iter(executions)
-            .map(|(target, a)| async move {
+        let results: Vec<Result<Stopping, TargetArn>> = stream::iter(executions)
+            .map(|(target, a, listed)| async move {
                 // Leave time to answer and audit; a retry picks up whatever is left.
                 if Instant::now() + margin >= deadline {
                     return Err(target);
                 }
                 let text = a.text(request, caller, audit_id);
+                // An execution a list has just reported running is stopped at once: describing each first would
+                // bound the rate by the describe quota (a tenth of the stop burst). What the stop did is
+                // confirmed afterwards, all at once, by a list.
+                if let Some((status, _)) = listed.filter(|(_, at)| at.elapsed() < FRESH_LISTING) {
+                    return Ok(self.stop_listed(target, status, a, &text, deadline).await);
+                }
                 let result = self.ensure_stopped(&target, &text, a.kms_fallback, false, deadline).await;
-                Ok(ExecutionResult { target, result })
+                Ok(Stopping::Done(ExecutionResult { target, result }))
             })
             .buffer_unordered(self.bulk.concurrency.max(1))
             .collect()
             .await;
         let mut report = BulkReport { executions: refused, dry_run: false, ..BulkReport::default() };
+        let mut sent = Vec::new();
         for r in results {
             match r {
-                Ok(done) => report.executions.push(done),
+                Ok(Stopping::Done(done)) => report.executions.push(done),
+                Ok(Stopping::Sent(stop)) => sent.push(stop),
                 Err(left) => report.remaining.push(left),
             }
         }
+        report.executions.extend(self.confirm(sent, deadline).await);
         Ok(report)
+    }
+
+    /// Stops an execution a list has just reported running, without describing it first. A stop whose answer
+    /// was lost may have happened, so it goes on through a describe like any other; every other answer is
+    /// final here, and a sent stop is confirmed later with the rest.
+    async fn stop_listed<'a>(
+        &self,
+        target: TargetArn,
+        status: String,
+        a: &'a Allowed<'a>,
+        text: &StopText<'_>,
+        deadline: Instant,
+    ) -> Stopping<'a> {
+        let mut fallback = None;
+        loop {
+            let sent = match (target.kind(), &fallback) {
+                (TargetKind::SfnExecution { .. }, None) => self.sfn.stop(&target, text, deadline).await,
+                (TargetKind::SfnExecution { .. }, Some(_)) => self.sfn.stop_without_text(&target, deadline).await,
+                _ => self.durable.stop(&target, text, deadline).await,
+            };
+            let result = match sent {
+                Ok(_) => return Stopping::Sent(Sent { target, status, listed: a.target, kms_fallback: fallback }),
+                Err(err @ StopError::KmsKeyUnusable { .. }) if a.kms_fallback && fallback.is_none() => {
+                    let why = error_chain(&err);
+                    tracing::warn!(execution = %target, error = %why, "stop refused over the execution's KMS key; sending it without error and cause");
+                    fallback = Some(why);
+                    continue;
+                }
+                Err(StopError::Upstream { retryable: true, .. }) => {
+                    self.after_lost_stop(&target, status, text, a.kms_fallback, fallback, deadline).await
+                }
+                Err(err) => Err(err),
+            };
+            return Stopping::Done(ExecutionResult { target, result });
+        }
+    }
+
+    /// After a stop whose answer was lost: stopped if a describe says it ended ABORTED or STOPPED, otherwise the
+    /// describe-first path (which stops again only what is still running).
+    async fn after_lost_stop(
+        &self,
+        target: &TargetArn,
+        status: String,
+        text: &StopText<'_>,
+        kms_fallback: bool,
+        fallback: Option<String>,
+        deadline: Instant,
+    ) -> Result<Outcome, StopError> {
+        let now = self.describe(target, deadline).await?;
+        if !now.stoppable {
+            return Ok(finished_after_stop(status, now, fallback));
+        }
+        self.ensure_stopped(target, text, kms_fallback, false, deadline).await
+    }
+
+    /// Confirms the stops sent without a describe: one list per listed target of what ended ABORTED (Step
+    /// Functions) or STOPPED (Lambda), and a describe for anything the list did not show, so an execution that
+    /// finished on its own between the list and the stop is reported as `already_finished`, never as stopped.
+    async fn confirm(&self, sent: Vec<Sent<'_>>, deadline: Instant) -> Vec<ExecutionResult> {
+        let mut by_listed: Vec<(&TargetArn, HashSet<TargetArn>)> = Vec::new();
+        for Sent { target, listed, .. } in &sent {
+            match by_listed.iter_mut().find(|(l, _)| *l == *listed) {
+                Some((_, wanted)) => {
+                    wanted.insert(target.clone());
+                }
+                None => by_listed.push((listed, HashSet::from([target.clone()]))),
+            }
+        }
+        let mut ended: HashMap<TargetArn, DateTime<Utc>> = HashMap::new();
+        for (listed, wanted) in &by_listed {
+            let found = match listed.kind() {
+                TargetKind::StateMachine { .. } => self.sfn.list_aborted(listed, wanted, deadline).await,
+                _ => self.durable.list_stopped(listed, wanted, deadline).await,
+            };
+            match found {
+                Ok(found) => ended.extend(found),
+                Err(err) => {
+                    tracing::warn!(listed = %listed, error = %error_chain(&err), "could not confirm stops with a list; describing each")
+                }
+            }
+        }
+        let unconfirmed = sent.iter().filter(|s| !ended.contains_key(&s.target)).count();
+        if unconfirmed > 0 {
+            tracing::info!(unconfirmed, "stops the list did not confirm; describing each");
+        }
+        stream::iter(sent)
+            .map(|Sent { target, status, kms_fallback, .. }| {
+                let stopped_at = ended.get(&target).copied();
+                async move {
+                    let result = match stopped_at {
+                        Some(stopped_at) => Ok(Outcome::Stopped { previous_status: status, stopped_at, kms_fallback }),
+                        None => self.confirm_one(&target, status, kms_fallback, deadline).await,
+                    };
+                    ExecutionResult { target, result }
+                }
+            })
+            .buffer_unordered(self.bulk.concurrency.max(1))
+            .collect()
+            .await
+    }
+
+    /// What a describe shows about an execution this request sent a stop to.
+    async fn confirm_one(
+        &self,
+        target: &TargetArn,
+        status: String,
+        kms_fallback: Option<String>,
+        deadline: Instant,
+    ) -> Result<Outcome, StopError> {
+        let after = self.describe(target, deadline).await?;
+        if after.stoppable {
+            return Err(StopError::Upstream {
+                service: target.service().display_name(),
+                retryable: true,
+                source: format!("stop accepted but the execution is still {}", after.status).into(),
+            });
+        }
+        Ok(finished_after_stop(status, after, kms_fallback))
     }
 
     /// Describe, then stop only a running execution, and confirm what a stop reply does not prove. A stop

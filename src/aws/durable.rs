@@ -4,6 +4,7 @@
 //! Knows the SDK and the domain; nothing about HTTP ingress or the Lambda runtime. Every call is paced, and
 //! every documented error of each operation maps to one outcome (tested with aws-smithy-mocks).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use aws_sdk_lambda::Client;
@@ -12,10 +13,11 @@ use aws_sdk_lambda::operation::get_alias::GetAliasError;
 use aws_sdk_lambda::operation::get_durable_execution::GetDurableExecutionError;
 use aws_sdk_lambda::operation::list_durable_executions_by_function::ListDurableExecutionsByFunctionError;
 use aws_sdk_lambda::operation::stop_durable_execution::StopDurableExecutionError;
-use aws_sdk_lambda::types::{ErrorObject, ExecutionStatus};
+use aws_sdk_lambda::types::{ErrorObject, Execution, ExecutionStatus};
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
+use super::Listed;
 use super::errors::{log_mapped, throttled, timestamp, unmodelled};
 use super::pacing::{Api, Pacer, paced};
 use super::regional::{Clients, Regional};
@@ -29,6 +31,8 @@ const SERVICE: &str = Service::Lambda.display_name();
 /// (StopDurableExecution). `PAUSING`/`PAUSED` are not in the locked SDK's enum yet, so statuses are compared as
 /// strings and sent through `ExecutionStatus::from`.
 const STOPPABLE: &[&str] = &["RUNNING", "PAUSING", "PAUSED"];
+/// The most executions one `ListDurableExecutionsByFunction` page returns.
+const LIST_PAGE: usize = 1000;
 
 /// Durable execution adapter; holds one client per region and the shared pacer.
 pub struct DurableAdapter {
@@ -93,7 +97,7 @@ impl DurableAdapter {
     /// `$LATEST` is passed as the qualifier. An alias is resolved first (GetAlias: its version and any
     /// weighted routing version), because execution ARNs name versions, never aliases, and the model documents
     /// the qualifier as a version.
-    pub async fn list_running(&self, function: &TargetArn, deadline: Instant) -> Result<Vec<TargetArn>, StopError> {
+    pub async fn list_running(&self, function: &TargetArn, deadline: Instant) -> Result<Vec<Listed>, StopError> {
         let TargetKind::Function { name, qualifier } = function.kind() else {
             return Err(StopError::InvalidRequest("only a function ARN lists durable executions".into()));
         };
@@ -107,9 +111,48 @@ impl DurableAdapter {
         };
         let mut executions = Vec::new();
         for version in versions {
-            self.list_version(function, &unqualified, version, deadline, &mut executions).await?;
+            self.list_version(function, &unqualified, version, STOPPABLE, deadline, |page| {
+                let arns = page.iter().map(|e| (e.durable_execution_arn(), e.status().as_str()));
+                super::collect_listed(Api::ListDurableExecutionsByFunction, arns, &mut executions);
+                true
+            })
+            .await?;
         }
         Ok(executions)
+    }
+
+    /// Of `wanted` (executions of `function` this request just stopped), those Lambda lists as STOPPED, with
+    /// their end times: every version at once, reading at most a page more than `wanted` could fill; whatever
+    /// it does not find is left to a describe.
+    pub async fn list_stopped(
+        &self,
+        function: &TargetArn,
+        wanted: &HashSet<TargetArn>,
+        deadline: Instant,
+    ) -> Result<HashMap<TargetArn, DateTime<Utc>>, StopError> {
+        let TargetKind::Function { name, .. } = function.kind() else {
+            return Err(StopError::InvalidRequest("only a function ARN lists durable executions".into()));
+        };
+        let (partition, region, account) = (function.partition(), function.region(), function.account());
+        let unqualified = format!("arn:{partition}:lambda:{region}:{account}:function:{name}");
+        let mut found = HashMap::new();
+        let mut pages_left = wanted.len() / LIST_PAGE + 2;
+        self.list_version(function, &unqualified, None, &["STOPPED"], deadline, |page| {
+            for item in page {
+                let (Ok(arn), Some(ended)) =
+                    (TargetArn::parse(item.durable_execution_arn()), item.end_timestamp().and_then(timestamp))
+                else {
+                    continue;
+                };
+                if wanted.contains(&arn) {
+                    found.insert(arn, ended);
+                }
+            }
+            pages_left -= 1;
+            found.len() < wanted.len() && pages_left > 0
+        })
+        .await?;
+        Ok(found)
     }
 
     async fn list_version(
@@ -117,29 +160,28 @@ impl DurableAdapter {
         function: &TargetArn,
         unqualified: &str,
         qualifier: Option<String>,
+        statuses: &[&str],
         deadline: Instant,
-        into: &mut Vec<TargetArn>,
+        mut page: impl FnMut(&[Execution]) -> bool,
     ) -> Result<(), StopError> {
         let region = function.region().as_str();
         let client = self.clients.client(region).read;
         let mut marker: Option<String> = None;
         loop {
-            let page = paced(&self.pacer, region, Api::ListDurableExecutionsByFunction, deadline, || async {
+            let out = paced(&self.pacer, region, Api::ListDurableExecutionsByFunction, deadline, || async {
                 let operation = client
                     .list_durable_executions_by_function()
                     .function_name(unqualified)
                     .set_qualifier(qualifier.clone())
-                    .set_statuses(Some(STOPPABLE.iter().map(|s| ExecutionStatus::from(*s)).collect()))
-                    .max_items(1000)
+                    .set_statuses(Some(statuses.iter().map(|s| ExecutionStatus::from(*s)).collect()))
+                    .max_items(LIST_PAGE as i32)
                     .set_marker(marker.clone());
                 operation.send().await.map_err(|e| list_error(function, e))
             })
             .await?;
             // Every listed execution still goes through describe-first, so a stale page cannot stop a finished one.
-            let arns = page.durable_executions().iter().map(|e| e.durable_execution_arn());
-            super::collect_listed(Api::ListDurableExecutionsByFunction, arns, into);
-            marker = page.next_marker().map(str::to_owned);
-            if marker.is_none() {
+            marker = out.next_marker().map(str::to_owned);
+            if !page(out.durable_executions()) || marker.is_none() {
                 return Ok(());
             }
         }

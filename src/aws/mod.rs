@@ -5,6 +5,7 @@
 //! pacing, the deadline); the SDK decides how (credentials, signing, endpoint rules, retries of reads, error
 //! models). Clients are built once from one shared `SdkConfig`, per region on first use.
 
+pub mod alarms;
 pub mod audit_bus;
 pub mod durable;
 pub mod errors;
@@ -16,12 +17,25 @@ pub mod ssm;
 
 use crate::domain::target::TargetArn;
 
-/// Adds the executions a list call returned, as target ARNs. An ARN the gateway refuses is one it would never
-/// stop, so it is logged rather than dropped silently.
-pub(crate) fn collect_listed<'a>(api: pacing::Api, arns: impl Iterator<Item = &'a str>, into: &mut Vec<TargetArn>) {
-    for arn in arns {
+/// An execution a list call returned, with the status the list reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The execution.
+    pub target: TargetArn,
+    /// Its status when listed (`RUNNING`; for durable executions also `PAUSING` or `PAUSED`).
+    pub status: String,
+}
+
+/// Adds the executions a list call returned, as target ARNs with their listed status. An ARN the gateway
+/// refuses is one it would never stop, so it is logged rather than dropped silently.
+pub(crate) fn collect_listed<'a>(
+    api: pacing::Api,
+    listed: impl Iterator<Item = (&'a str, &'a str)>,
+    into: &mut Vec<Listed>,
+) {
+    for (arn, status) in listed {
         match TargetArn::parse(arn) {
-            Ok(target) => into.push(target),
+            Ok(target) => into.push(Listed { target, status: status.to_owned() }),
             Err(err) => tracing::warn!(api = api.name(), error = %err, "a listed execution ARN is not accepted"),
         }
     }

@@ -32,10 +32,14 @@ pub enum Api {
     ListDurableExecutionsByFunction,
     /// Lambda `GetAlias` (to find the versions an alias serves).
     GetAlias,
+    /// CloudWatch `DescribeAlarms` (which latching alarms are in ALARM).
+    DescribeAlarms,
+    /// CloudWatch `ListTagsForResource` on an alarm (its target tag).
+    ListAlarmTags,
 }
 
 impl Api {
-    const ALL: [Api; 7] = [
+    const ALL: [Api; 9] = [
         Api::DescribeExecution,
         Api::StopExecution,
         Api::ListExecutions,
@@ -43,13 +47,16 @@ impl Api {
         Api::StopDurableExecution,
         Api::ListDurableExecutionsByFunction,
         Api::GetAlias,
+        Api::DescribeAlarms,
+        Api::ListAlarmTags,
     ];
 
-    /// The service the API belongs to.
-    pub fn service(self) -> Service {
+    /// The service the API belongs to, as people write it.
+    pub fn service_name(self) -> &'static str {
         match self {
-            Api::DescribeExecution | Api::StopExecution | Api::ListExecutions => Service::StepFunctions,
-            _ => Service::Lambda,
+            Api::DescribeExecution | Api::StopExecution | Api::ListExecutions => Service::StepFunctions.display_name(),
+            Api::DescribeAlarms | Api::ListAlarmTags => "CloudWatch",
+            _ => Service::Lambda.display_name(),
         }
     }
 
@@ -63,6 +70,8 @@ impl Api {
             Api::StopDurableExecution => "StopDurableExecution",
             Api::ListDurableExecutionsByFunction => "ListDurableExecutionsByFunction",
             Api::GetAlias => "GetAlias",
+            Api::DescribeAlarms => "DescribeAlarms",
+            Api::ListAlarmTags => "ListTagsForResource",
         }
     }
 }
@@ -99,6 +108,10 @@ pub fn default_rate(region: &str, api: Api) -> Rate {
         (Api::StopDurableExecution, false) => (300.0, 300.0),
         // GetAlias counts against Lambda's control-plane quota of 15 requests per second.
         (Api::GetAlias, _) => (15.0, 15.0),
+        // CloudWatch's API quotas: DescribeAlarms 9 transactions per second; tags are read for a handful of
+        // latching alarms at most, kept well under that.
+        (Api::DescribeAlarms, _) => (9.0, 9.0),
+        (Api::ListAlarmTags, _) => (10.0, 10.0),
     };
     Rate { burst, per_second }
 }
@@ -223,7 +236,7 @@ where
         pacer.acquire(region, api).await;
         let Ok(result) = tokio::time::timeout_at(cutoff, call()).await else {
             return Err(StopError::Upstream {
-                service: api.service().display_name(),
+                service: api.service_name(),
                 retryable: true,
                 source: format!("{} abandoned: the invocation's deadline came first", api.name()).into(),
             });

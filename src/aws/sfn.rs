@@ -3,6 +3,7 @@
 //! Knows the SDK and the domain; nothing about HTTP ingress or the Lambda runtime. Every call is paced, and
 //! every documented error of each operation maps to one outcome (tested with aws-smithy-mocks).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use aws_sdk_sfn::Client;
@@ -10,10 +11,11 @@ use aws_sdk_sfn::error::SdkError;
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::operation::list_executions::ListExecutionsError;
 use aws_sdk_sfn::operation::stop_execution::StopExecutionError;
-use aws_sdk_sfn::types::{ExecutionStatus, IncludedData};
+use aws_sdk_sfn::types::{ExecutionListItem, ExecutionStatus, IncludedData};
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
+use super::Listed;
 use super::errors::{log_mapped, throttled, timestamp, unmodelled};
 use super::pacing::{Api, Pacer, paced};
 use super::regional::{Clients, Regional};
@@ -22,6 +24,8 @@ use crate::domain::target::{Service, TargetArn};
 use crate::error::StopError;
 
 const SERVICE: &str = Service::StepFunctions.display_name();
+/// The most executions one `ListExecutions` page returns.
+const LIST_PAGE: usize = 1000;
 
 /// Step Functions adapter; holds one client per region and the shared pacer.
 pub struct SfnAdapter {
@@ -95,29 +99,70 @@ impl SfnAdapter {
     }
 
     /// Every RUNNING execution of a state machine (or of a version or alias), following every page.
-    pub async fn list_running(&self, machine: &TargetArn, deadline: Instant) -> Result<Vec<TargetArn>, StopError> {
-        let (region, client) = (machine.region().as_str(), self.clients.client(machine.region().as_str()).read);
+    pub async fn list_running(&self, machine: &TargetArn, deadline: Instant) -> Result<Vec<Listed>, StopError> {
         let mut executions = Vec::new();
+        self.list(machine, ExecutionStatus::Running, deadline, |page| {
+            let listed = page.iter().map(|e| (e.execution_arn(), e.status().as_str()));
+            super::collect_listed(Api::ListExecutions, listed, &mut executions);
+            true
+        })
+        .await?;
+        Ok(executions)
+    }
+
+    /// Of `wanted` (executions of `machine` this request just stopped), those Step Functions lists as ABORTED,
+    /// with their stop dates. A state machine may have a long history of aborted executions, so the list reads
+    /// at most a page more than `wanted` could fill; whatever it does not find is left to a describe.
+    pub async fn list_aborted(
+        &self,
+        machine: &TargetArn,
+        wanted: &HashSet<TargetArn>,
+        deadline: Instant,
+    ) -> Result<HashMap<TargetArn, DateTime<Utc>>, StopError> {
+        let mut found = HashMap::new();
+        let mut pages_left = wanted.len() / LIST_PAGE + 2;
+        self.list(machine, ExecutionStatus::Aborted, deadline, |page| {
+            for item in page {
+                let (Ok(arn), Some(stopped)) =
+                    (TargetArn::parse(item.execution_arn()), item.stop_date().and_then(timestamp))
+                else {
+                    continue;
+                };
+                if wanted.contains(&arn) {
+                    found.insert(arn, stopped);
+                }
+            }
+            pages_left -= 1;
+            found.len() < wanted.len() && pages_left > 0
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// Lists `machine`'s executions in `status`, page by page, while `page` returns true.
+    async fn list(
+        &self,
+        machine: &TargetArn,
+        status: ExecutionStatus,
+        deadline: Instant,
+        mut page: impl FnMut(&[ExecutionListItem]) -> bool,
+    ) -> Result<(), StopError> {
+        let (region, client) = (machine.region().as_str(), self.clients.client(machine.region().as_str()).read);
         let mut token: Option<String> = None;
         loop {
-            let page = paced(&self.pacer, region, Api::ListExecutions, deadline, || async {
+            let out = paced(&self.pacer, region, Api::ListExecutions, deadline, || async {
                 let operation = client
                     .list_executions()
                     .state_machine_arn(machine.to_string())
-                    .status_filter(ExecutionStatus::Running)
-                    .max_results(1000)
+                    .status_filter(status.clone())
+                    .max_results(LIST_PAGE as i32)
                     .set_next_token(token.clone());
                 operation.send().await.map_err(|e| list_error(machine, e))
             })
             .await?;
-            super::collect_listed(
-                Api::ListExecutions,
-                page.executions().iter().map(|e| e.execution_arn()),
-                &mut executions,
-            );
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(executions);
+            token = out.next_token().map(str::to_owned);
+            if !page(out.executions()) || token.is_none() {
+                return Ok(());
             }
         }
     }

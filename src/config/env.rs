@@ -39,6 +39,8 @@ pub struct Config {
     pub doors: DoorTimeouts,
     /// Root certificates to trust instead of the embedded Amazon roots (`SSL_CERT_FILE`, PEM).
     pub trusted_roots: Option<Vec<u8>>,
+    /// How long one read of the alarms in ALARM serves later latch checks (`LATCH_CACHE_SECONDS`, 0 to 60).
+    pub latch_cache: Duration,
 }
 
 /// Where the policy comes from.
@@ -131,7 +133,21 @@ impl Config {
                 Ok::<_, ConfigError>(pem)
             })
             .transpose()?;
-        Ok(Config { policy, dry_run, region, audit_bus, audit_source, pacer, bulk, metrics, doors, trusted_roots })
+        let latch_cache = parse_number("LATCH_CACHE_SECONDS", get("LATCH_CACHE_SECONDS"), 0..=60)?
+            .map_or(crate::aws::alarms::DEFAULT_CACHE, Duration::from_secs);
+        Ok(Config {
+            policy,
+            dry_run,
+            region,
+            audit_bus,
+            audit_source,
+            pacer,
+            bulk,
+            metrics,
+            doors,
+            trusted_roots,
+            latch_cache,
+        })
     }
 }
 

@@ -73,6 +73,8 @@ struct PolicyDoc {
 struct AlarmTargetsDoc {
     alarm: String,
     targets: Vec<String>,
+    #[serde(default)]
+    latch: bool,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +99,8 @@ struct RuleDoc {
     error_codes: Option<ErrorCodesDoc>,
     max_executions: Option<usize>,
     kms_fallback: Option<bool>,
+    #[serde(default)]
+    latch: bool,
 }
 
 #[derive(Deserialize)]
@@ -224,7 +228,7 @@ fn parse_routing(named: BTreeMap<String, String>, mappings: Vec<AlarmTargetsDoc>
             };
             targets.push(target);
         }
-        routing.mappings.push(AlarmMapping { alarm, targets });
+        routing.mappings.push(AlarmMapping { alarm, targets, latch: doc.latch });
     }
     Ok(routing)
 }
@@ -258,12 +262,17 @@ fn parse_rule(doc: RuleDoc, path: &str, default_code: &ErrorCode) -> Result<Rule
             || doc.error_codes.is_some()
             || doc.dry_run
             || doc.max_executions.is_some()
-            || doc.kms_fallback.is_some())
+            || doc.kms_fallback.is_some()
+            || doc.latch)
     {
         return Err(at(
             path,
-            "reason, error_codes, dry_run, max_executions and kms_fallback only apply to allow rules",
+            "reason, error_codes, dry_run, max_executions, kms_fallback and latch only apply to allow rules",
         ));
+    }
+    // Only alarms latch; a rule that could never be matched by one would suggest a latch that never holds.
+    if doc.latch && doc.callers.alarms.is_none() {
+        return Err(at(format!("{path}.latch"), "latch applies to alarm callers: set callers.alarms"));
     }
     Ok(Rule {
         id: doc.id,
@@ -278,6 +287,7 @@ fn parse_rule(doc: RuleDoc, path: &str, default_code: &ErrorCode) -> Result<Rule
             n => n,
         },
         kms_fallback: doc.kms_fallback,
+        latch: doc.latch,
     })
 }
 

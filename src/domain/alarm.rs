@@ -110,6 +110,8 @@ pub struct AlarmMapping {
     pub alarm: AlarmSelector,
     /// Their targets.
     pub targets: Vec<TargetArn>,
+    /// Whether these alarms latch their targets while in ALARM (see `domain::latch`).
+    pub latch: bool,
 }
 
 /// How the targets were found, for the audit record.
@@ -157,12 +159,7 @@ impl AlarmRouting {
             }
             AlarmTags::NotPropagated => {}
         }
-        let arn = alarm.arn.to_string();
-        let mapped = self.mappings.iter().find(|m| match &m.alarm {
-            AlarmSelector::Arn(exact) => *exact == arn,
-            AlarmSelector::Name(glob) => glob.matches(alarm.arn.name()),
-        });
-        if let Some(mapping) = mapped {
+        if let Some(mapping) = self.mapping_for(&alarm.arn) {
             return Ok((mapping.targets.clone(), Resolution::Mapping));
         }
         let mut targets = Vec::new();
@@ -190,6 +187,15 @@ impl AlarmRouting {
             ));
         }
         Ok((dedup(targets), Resolution::Dimensions))
+    }
+
+    /// The policy mapping that applies to `alarm` (the first that matches), if any.
+    pub fn mapping_for(&self, alarm: &AlarmArn) -> Option<&AlarmMapping> {
+        let arn = alarm.to_string();
+        self.mappings.iter().find(|m| match &m.alarm {
+            AlarmSelector::Arn(exact) => *exact == arn,
+            AlarmSelector::Name(glob) => glob.matches(alarm.name()),
+        })
     }
 
     /// A target ARN, or the name of a policy target.
@@ -235,6 +241,7 @@ mod tests {
             mappings: vec![AlarmMapping {
                 alarm: AlarmSelector::Name(Glob::new("payments-*").unwrap()),
                 targets: vec![TargetArn::parse("arn:aws:lambda:us-east-1:111122223333:function:checkout").unwrap()],
+                latch: false,
             }],
         }
     }

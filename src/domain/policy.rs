@@ -211,6 +211,9 @@ pub struct Rule {
     /// Whether a stop refused over the execution's KMS key may be sent again without error and cause, instead
     /// of the policy's default.
     pub kms_fallback: Option<bool>,
+    /// Whether the alarms this rule lets stop its targets latch: while one is in ALARM, the targets' new
+    /// executions are stopped as they appear (see `domain::latch`).
+    pub latch: bool,
 }
 
 /// Which policy document decided: its SHA-256, where it came from, and the SSM parameter version when it came
@@ -256,6 +259,8 @@ pub enum Decision {
         max_executions: usize,
         /// Whether a stop refused over the execution's KMS key is sent again without error and cause.
         kms_fallback: bool,
+        /// Whether the deciding rule makes an alarm caller a latching kill-switch.
+        latch: bool,
         /// One line of why.
         rationale: String,
     },
@@ -389,6 +394,7 @@ impl Policy {
                         dry_run: self.dry_run || rule.dry_run,
                         max_executions: rule.max_executions.unwrap_or(self.max_executions),
                         kms_fallback: rule.kms_fallback.unwrap_or(self.kms_fallback),
+                        latch: rule.latch,
                         rationale: format!("rule {} allows {caller} to stop {}", rule.id, describe_target(target)),
                     };
                 }
@@ -444,6 +450,7 @@ mod tests {
             error_codes: ErrorCodeRule { allowed: vec![], default: ErrorCode::parse("StopGateway.Stopped").unwrap() },
             max_executions: None,
             kms_fallback: None,
+            latch: false,
         }
     }
 

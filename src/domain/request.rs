@@ -2,6 +2,8 @@
 //!
 //! Pure: no SDK, no serde.
 
+use chrono::{DateTime, Utc};
+
 use super::caller::Caller;
 use super::target::TargetArn;
 use super::text::{ErrorCode, Reason};
@@ -21,18 +23,24 @@ pub enum SourceKind {
     HttpApi,
     /// Lambda function URL.
     FunctionUrl,
+    /// A Step Functions execution status-change event, checked against latching alarms.
+    Latch,
+    /// A scheduled sweep of what latching alarms in ALARM cover.
+    Sweep,
     /// A payload of no accepted shape.
     Unknown,
 }
 
 impl SourceKind {
-    const ALL: [SourceKind; 7] = [
+    const ALL: [SourceKind; 9] = [
         SourceKind::EventBridge,
         SourceKind::AlarmEvent,
         SourceKind::AlarmAction,
         SourceKind::RestApi,
         SourceKind::HttpApi,
         SourceKind::FunctionUrl,
+        SourceKind::Latch,
+        SourceKind::Sweep,
         SourceKind::Unknown,
     ];
 
@@ -50,6 +58,8 @@ impl SourceKind {
             SourceKind::RestApi => "apigw-rest",
             SourceKind::HttpApi => "apigw-http",
             SourceKind::FunctionUrl => "function-url",
+            SourceKind::Latch => "latch",
+            SourceKind::Sweep => "sweep",
             SourceKind::Unknown => "unknown",
         }
     }
@@ -61,7 +71,14 @@ impl SourceKind {
 
     /// Whether a transient failure should fail the invocation so Lambda retries it (asynchronous sources).
     pub fn retries_on_failure(self) -> bool {
-        matches!(self, SourceKind::EventBridge | SourceKind::AlarmEvent | SourceKind::AlarmAction)
+        matches!(
+            self,
+            SourceKind::EventBridge
+                | SourceKind::AlarmEvent
+                | SourceKind::AlarmAction
+                | SourceKind::Latch
+                | SourceKind::Sweep
+        )
     }
 }
 
@@ -91,4 +108,39 @@ pub enum Parsed {
     Stop(Box<StopRequest>),
     /// Nothing: an alarm state change that is not a transition into ALARM (audited, not acted on).
     Ignore(String),
+    /// Ask the latch: a new execution, or a scheduled sweep.
+    Latch(LatchCheck),
+}
+
+/// A Step Functions execution that has just started running (or been redriven), from its status-change event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    /// The execution.
+    pub execution: TargetArn,
+    /// How often it has been redriven (0 for a new execution).
+    pub redrive_count: u32,
+    /// When the event says the change happened.
+    pub at: DateTime<Utc>,
+}
+
+/// What a status-change or sweep event asks of the latch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LatchCheck {
+    /// Stop this new execution if a latching alarm covers it.
+    Started(Started),
+    /// Stop whatever every latching alarm in ALARM covers (a scheduled sweep at `at`).
+    Sweep {
+        /// When the schedule fired.
+        at: DateTime<Utc>,
+    },
+}
+
+impl LatchCheck {
+    /// When the event happened: alarm states read before this are too old to act on.
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            LatchCheck::Started(started) => started.at,
+            LatchCheck::Sweep { at } => *at,
+        }
+    }
 }

@@ -15,12 +15,14 @@ mod alarm;
 mod body;
 mod eventbridge;
 mod http;
+mod latch;
 pub mod reply;
 mod strict;
 
 pub use alarm::{ALARM_DETAIL_TYPE, CLOUDWATCH_SOURCE};
 pub use eventbridge::STOP_DETAIL_TYPE;
 pub use http::MAX_BODY_BYTES;
+pub use latch::{SCHEDULE_SOURCE, SCHEDULED_DETAIL_TYPE, STATES_SOURCE, STATUS_CHANGE_DETAIL_TYPE};
 pub use reply::Reply;
 
 use crate::domain::alarm::AlarmRouting;
@@ -29,7 +31,7 @@ pub use crate::domain::request::Parsed;
 use crate::domain::request::SourceKind;
 use crate::error::StopError;
 
-const ACCEPTED_SHAPES: &str = "expected one of: an EventBridge event with detail-type \"Stop Requested\"; an EventBridge \"CloudWatch Alarm State Change\" event; a CloudWatch alarm's Lambda action payload; an API Gateway REST API (v1 proxy) request; an API Gateway HTTP API (v2) request; a Lambda function URL request";
+const ACCEPTED_SHAPES: &str = "expected one of: an EventBridge event with detail-type \"Stop Requested\"; an EventBridge \"CloudWatch Alarm State Change\" event; a Step Functions \"Execution Status Change\" event; an EventBridge \"Scheduled Event\"; a CloudWatch alarm's Lambda action payload; an API Gateway REST API (v1 proxy) request; an API Gateway HTTP API (v2) request; a Lambda function URL request";
 
 /// A recognised (or unrecognised) payload, with its parse result.
 #[derive(Debug)]
@@ -83,10 +85,25 @@ pub fn parse(payload: &RawValue, routing: &AlarmRouting) -> Inbound {
         });
     }
     if let (Some(detail_type), Some(source), Some(_)) = (&probe.detail_type, &probe.source, &probe.detail) {
-        if detail_type.as_str() == Some(ALARM_DETAIL_TYPE) && source.as_str() == Some(CLOUDWATCH_SOURCE) {
-            return parse_shape(payload, SourceKind::AlarmEvent, Reply::Event, "alarm state change event", |e, f| {
-                alarm::from_event(e, f, routing)
-            });
+        match (detail_type.as_str(), source.as_str()) {
+            (Some(ALARM_DETAIL_TYPE), Some(CLOUDWATCH_SOURCE)) => {
+                return parse_shape(
+                    payload,
+                    SourceKind::AlarmEvent,
+                    Reply::Event,
+                    "alarm state change event",
+                    |e, f| alarm::from_event(e, f, routing),
+                );
+            }
+            (Some(latch::STATUS_CHANGE_DETAIL_TYPE), Some(latch::STATES_SOURCE)) => {
+                return parse_shape(payload, SourceKind::Latch, Reply::Event, "Step Functions status change event", {
+                    latch::from_status_change
+                });
+            }
+            (Some(latch::SCHEDULED_DETAIL_TYPE), Some(latch::SCHEDULE_SOURCE)) => {
+                return parse_shape(payload, SourceKind::Sweep, Reply::Event, "scheduled event", latch::from_schedule);
+            }
+            _ => {}
         }
         return parse_shape(payload, SourceKind::EventBridge, Reply::Event, "EventBridge event", |e, f| {
             eventbridge::from_event(e, f).map(|r| Parsed::Stop(Box::new(r)))

@@ -2,6 +2,7 @@
 //! policy, a sink that records audit events, and one way to invoke the real handler.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_sdk_lambda::operation::get_durable_execution::GetDurableExecutionOutput;
 use aws_sdk_lambda::operation::stop_durable_execution::{StopDurableExecutionInput, StopDurableExecutionOutput};
@@ -12,11 +13,13 @@ use aws_smithy_types::DateTime;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use serde_json::value::RawValue;
+use stop_gateway::aws::alarms::AlarmWatch;
 use stop_gateway::aws::durable::DurableAdapter;
 use stop_gateway::aws::regional::{Clients, Regional};
 use stop_gateway::aws::sfn::SfnAdapter;
 use stop_gateway::config::policy_doc::{Format, PolicyDocument, parse_policy};
 use stop_gateway::config::store::{LoadedPolicy, PolicyStore};
+use stop_gateway::domain::alarm::AlarmRouting;
 use stop_gateway::domain::audit::{AuditEvent, AuditSink};
 use stop_gateway::domain::outcome::StopText;
 use stop_gateway::domain::policy::{Policy, PolicyVersion};
@@ -118,6 +121,10 @@ pub struct RunningWorld {
     pub durable_get: Rule,
     pub durable_stop: Rule,
     pub durable_list: Rule,
+    /// Lists of ABORTED executions: those stopped so far (how a bulk stop confirms its stops).
+    pub sfn_confirm: Rule,
+    /// Lists of STOPPED durable executions: those stopped so far.
+    pub durable_confirm: Rule,
     pub sfn_stops: Arc<Mutex<Vec<StopExecutionInput>>>,
     pub durable_stops: Arc<Mutex<Vec<StopDurableExecutionInput>>>,
 }
@@ -130,11 +137,23 @@ impl Default for RunningWorld {
 
 impl RunningWorld {
     pub fn new() -> Self {
-        let sfn_stops = Arc::new(Mutex::new(Vec::new()));
-        let durable_stops = Arc::new(Mutex::new(Vec::new()));
+        let sfn_stops = Arc::new(Mutex::new(Vec::<StopExecutionInput>::new()));
+        let durable_stops = Arc::new(Mutex::new(Vec::<StopDurableExecutionInput>::new()));
         let record_sfn = sfn_stops.clone();
         let record_durable = durable_stops.clone();
+        let (stopped_sfn, stopped_durable) = (sfn_stops.clone(), durable_stops.clone());
         RunningWorld {
+            sfn_confirm: aborted_list_rule(move || {
+                stopped_sfn.lock().unwrap().iter().filter_map(|s| s.execution_arn().map(str::to_owned)).collect()
+            }),
+            durable_confirm: stopped_durable_list_rule(move || {
+                stopped_durable
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|s| s.durable_execution_arn().map(str::to_owned))
+                    .collect()
+            }),
             sfn_describe: mock!(aws_sdk_sfn::Client::describe_execution)
                 .then_compute_output(|input| running_sfn(input.execution_arn().unwrap_or_default())),
             sfn_stop: mock!(aws_sdk_sfn::Client::stop_execution)
@@ -167,8 +186,8 @@ impl RunningWorld {
     pub fn gateway(&self, policy: Policy) -> Armed {
         gateway(
             policy,
-            sfn_client(&[&self.sfn_describe, &self.sfn_stop, &self.sfn_list]),
-            lambda_client(&[&self.durable_get, &self.durable_stop, &self.durable_list]),
+            sfn_client(&[&self.sfn_describe, &self.sfn_stop, &self.sfn_confirm, &self.sfn_list]),
+            lambda_client(&[&self.durable_get, &self.durable_stop, &self.durable_confirm, &self.durable_list]),
         )
     }
 }
@@ -239,6 +258,54 @@ pub fn running_list(state_machine_arn: &str) -> aws_sdk_sfn::operation::list_exe
         .unwrap()
 }
 
+/// Answers `ListExecutions` calls for ABORTED executions (how a bulk stop confirms its stops) with the
+/// executions `stopped` returns, stopped at [`STOPPED`]. Put it before a rule answering every list.
+pub fn aborted_list_rule(stopped: impl Fn() -> Vec<String> + Send + Sync + 'static) -> Rule {
+    mock!(aws_sdk_sfn::Client::list_executions)
+        .match_requests(|r| r.status_filter() == Some(&aws_sdk_sfn::types::ExecutionStatus::Aborted))
+        .then_compute_output(move |r| {
+            let machine = r.state_machine_arn().unwrap_or_default().to_owned();
+            let items = stopped().into_iter().map(|arn| {
+                aws_sdk_sfn::types::ExecutionListItem::builder()
+                    .execution_arn(arn)
+                    .state_machine_arn(&machine)
+                    .name("stopped")
+                    .status(aws_sdk_sfn::types::ExecutionStatus::Aborted)
+                    .start_date(DateTime::from_secs(STARTED))
+                    .stop_date(DateTime::from_secs(STOPPED))
+                    .build()
+                    .unwrap()
+            });
+            aws_sdk_sfn::operation::list_executions::ListExecutionsOutput::builder()
+                .set_executions(Some(items.collect()))
+                .build()
+                .unwrap()
+        })
+}
+
+/// Answers `ListDurableExecutionsByFunction` calls for STOPPED executions with those `stopped` returns.
+pub fn stopped_durable_list_rule(stopped: impl Fn() -> Vec<String> + Send + Sync + 'static) -> Rule {
+    mock!(aws_sdk_lambda::Client::list_durable_executions_by_function)
+        .match_requests(|r| r.statuses().iter().any(|s| s.as_str() == "STOPPED"))
+        .then_compute_output(move |r| {
+            let function = r.function_name().unwrap_or_default().to_owned();
+            let items = stopped().into_iter().map(|arn| {
+                aws_sdk_lambda::types::Execution::builder()
+                    .durable_execution_arn(arn)
+                    .durable_execution_name("stopped")
+                    .function_arn(&function)
+                    .status(aws_sdk_lambda::types::ExecutionStatus::Stopped)
+                    .start_timestamp(DateTime::from_secs(STARTED))
+                    .end_timestamp(DateTime::from_secs(STOPPED))
+                    .build()
+                    .unwrap()
+            });
+            aws_sdk_lambda::operation::list_durable_executions_by_function::ListDurableExecutionsByFunctionOutput::builder()
+                .set_durable_executions(Some(items.collect()))
+                .build()
+        })
+}
+
 /// Two running durable executions for any function.
 pub fn durable_list(
     function: &str,
@@ -279,13 +346,25 @@ impl AuditSink for RecordingSink {
     }
 }
 
+/// A CloudWatch client from rules (no retries).
+pub fn cloudwatch_client(rules: &[&Rule]) -> aws_sdk_cloudwatch::Client {
+    mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, rules, |c| c
+        .retry_config(aws_sdk_cloudwatch::config::retry::RetryConfig::disabled()))
+}
+
 /// The handler's app over `armed`'s gateway and policy (with the example policy's alarm routing), and a
-/// recording sink.
+/// recording sink. CloudWatch answers no call: latch checks fail as an unreachable CloudWatch would.
 pub fn app(armed: Armed) -> App<RecordingSink> {
+    app_with(armed, example_document().routing, cloudwatch_client(&[]))
+}
+
+/// The handler's app over `armed`'s gateway and policy, `routing`, and a CloudWatch client for latch checks.
+pub fn app_with(armed: Armed, routing: AlarmRouting, cloudwatch: aws_sdk_cloudwatch::Client) -> App<RecordingSink> {
     let version = PolicyVersion { sha256: "0".repeat(64), origin: "env", ssm_version: None };
-    let loaded = LoadedPolicy { policy: armed.policy, routing: example_document().routing, version };
+    let loaded = LoadedPolicy { policy: armed.policy, routing, version };
     App {
         gateway: armed.gateway,
+        alarms: AlarmWatch::new(cloudwatch, "us-east-1", Arc::default(), Duration::from_secs(5)),
         policies: PolicyStore::fixed(Ok(loaded)),
         doors: DoorTimeouts::default(),
         sink: RecordingSink::default(),

@@ -182,8 +182,9 @@ fn list_with_foreign() -> aws_sdk_sfn::operation::list_executions::ListExecution
 
 #[tokio::test]
 async fn a_list_reply_naming_foreign_executions_stops_nothing_foreign() {
-    let stopped = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = stopped.clone();
+    let stopped = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (seen, confirmed) = (stopped.clone(), stopped.clone());
+    let confirm = testkit::mocks::aborted_list_rule(move || confirmed.lock().unwrap().clone());
     let list = mock!(aws_sdk_sfn::Client::list_executions).then_output(list_with_foreign);
     let describe = mock!(aws_sdk_sfn::Client::describe_execution)
         .then_compute_output(|r| sfn_status(r.execution_arn().unwrap(), ExecutionStatus::Running));
@@ -193,7 +194,7 @@ async fn a_list_reply_naming_foreign_executions_stops_nothing_foreign() {
             true
         })
         .then_output(|| StopExecutionOutput::builder().stop_date(DateTime::from_secs(1_795_230_765)).build().unwrap());
-    let (result, audit) = run(sfn_only(&[&list, &describe, &stop]), BULK).await;
+    let (result, audit) = run(sfn_only(&[&confirm, &list, &describe, &stop]), BULK).await;
     assert_eq!(
         *stopped.lock().unwrap(),
         vec!["arn:aws:states:us-east-1:111122223333:execution:orders-batch:own-1".to_owned()],
@@ -231,11 +232,18 @@ async fn a_bulk_with_one_permanent_failure_never_answers_stopped_on_any_door() {
             response.headers_mut().insert("content-type", "application/x-amz-json-1.0");
             response
         });
+    let stopped = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (seen, confirmed) = (stopped.clone(), stopped.clone());
     let stop = mock!(aws_sdk_sfn::Client::stop_execution)
+        .match_requests(move |r| {
+            seen.lock().unwrap().push(r.execution_arn().unwrap().to_owned());
+            true
+        })
         .then_output(|| StopExecutionOutput::builder().stop_date(DateTime::from_secs(1_795_230_765)).build().unwrap());
+    let confirm = testkit::mocks::aborted_list_rule(move || confirmed.lock().unwrap().clone());
     let list = mock!(aws_sdk_sfn::Client::list_executions)
         .then_compute_output(|r| testkit::mocks::running_list(r.state_machine_arn().unwrap()));
-    let rules = [&list, &describe, &forbidden, &stop];
+    let rules = [&confirm, &list, &describe, &forbidden, &stop];
     let (result, audit) = run(sfn_only(&rules), BULK).await;
     let response = result.unwrap();
     assert_eq!(response["statusCode"], 502);
