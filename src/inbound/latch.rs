@@ -41,7 +41,7 @@ pub(super) fn from_status_change(event: EventBridgeEvent<Value>, facts: &mut Fac
     facts.door_request_id.clone_from(&event.id);
     let detail = StatusChange::deserialize(event.detail)
         .map_err(|e| StopError::InvalidRequest(format!("invalid Step Functions status change detail: {e}")))?;
-    facts.target = Some(excerpt(&detail.execution_arn));
+    facts.target = Some(detail.execution_arn.clone());
     let execution = TargetArn::parse(&detail.execution_arn)
         .map_err(|e| StopError::InvalidRequest(format!("status change executionArn: {e}")))?;
     facts.target_kind = Some(execution.kind_name());

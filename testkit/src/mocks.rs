@@ -352,10 +352,45 @@ pub fn cloudwatch_client(rules: &[&Rule]) -> aws_sdk_cloudwatch::Client {
         .retry_config(aws_sdk_cloudwatch::config::retry::RetryConfig::disabled()))
 }
 
+/// The latching alarm of the example policy (`orders-latch-*` → orders-api), which [`alarms_in_alarm`] reports
+/// in ALARM.
+pub const LATCHING_ALARM: &str = "arn:aws:cloudwatch:us-east-1:111122223333:alarm:orders-latch-errors";
+
+/// CloudWatch answering `DescribeAlarms` with these alarms in ALARM (actions enabled, no dimensions) and
+/// `ListTagsForResource` with no tags; counts the `DescribeAlarms` calls.
+pub fn alarms_in_alarm(arns: &[&str]) -> (aws_sdk_cloudwatch::Client, Arc<Mutex<usize>>) {
+    use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+    use aws_sdk_cloudwatch::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    let alarms: Vec<_> = arns
+        .iter()
+        .map(|arn| {
+            aws_sdk_cloudwatch::types::MetricAlarm::builder()
+                .alarm_arn(*arn)
+                .alarm_name(arn.rsplit(':').next().unwrap_or_default())
+                .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+                .state_reason("Threshold Crossed")
+                .state_updated_timestamp(DateTime::from_secs(STARTED))
+                .actions_enabled(true)
+                .build()
+        })
+        .collect();
+    let calls = Arc::new(Mutex::new(0));
+    let counter = calls.clone();
+    let describe = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+        .match_requests(move |_| {
+            *counter.lock().unwrap() += 1;
+            true
+        })
+        .then_compute_output(move |_| DescribeAlarmsOutput::builder().set_metric_alarms(Some(alarms.clone())).build());
+    let tags = mock!(aws_sdk_cloudwatch::Client::list_tags_for_resource)
+        .then_output(|| ListTagsForResourceOutput::builder().build());
+    (cloudwatch_client(&[&describe, &tags]), calls)
+}
+
 /// The handler's app over `armed`'s gateway and policy (with the example policy's alarm routing), and a
-/// recording sink. CloudWatch answers no call: latch checks fail as an unreachable CloudWatch would.
+/// recording sink. CloudWatch reports the example policy's latching alarm in ALARM.
 pub fn app(armed: Armed) -> App<RecordingSink> {
-    app_with(armed, example_document().routing, cloudwatch_client(&[]))
+    app_with(armed, example_document().routing, alarms_in_alarm(&[LATCHING_ALARM]).0)
 }
 
 /// The handler's app over `armed`'s gateway and policy, `routing`, and a CloudWatch client for latch checks.

@@ -60,6 +60,11 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
         ("apigw-http-bulk-state-machine.json", e(Some(200), "stopped", Some("oncall-orders"), (3, 0))),
         ("apigw-http-bulk-over-cap.json", e(Some(409), "blast_radius_exceeded", Some("oncall-orders"), none)),
         ("apigw-http-bulk-confirmed.json", e(Some(200), "stopped", Some("oncall-orders"), (12, 0))),
+        // The latch: CloudWatch reports the example policy's orders-latch-errors alarm in ALARM.
+        ("sfn-status-change-running.json", e(None, "stopped", Some("alarm-kill-switches"), sfn)),
+        ("sfn-status-change-redriven.json", e(None, "stopped", Some("alarm-kill-switches"), sfn)),
+        ("sfn-status-change-succeeded.json", e(None, "ignored", None, none)),
+        ("schedule-latch-sweep.json", e(None, "stopped", Some("alarm-kill-switches"), (12, 0))),
     ])
 }
 

@@ -6,6 +6,7 @@ mod adapters;
 mod bypass;
 mod flow;
 mod handler;
+mod latch;
 mod metrics;
 mod policy_tool;
 mod properties;
