@@ -116,7 +116,8 @@ async fn crafted_status_change_envelopes_are_rejected() {
     let (cloudwatch, reads) = alarms_in_alarm(&[LATCHING_ALARM]);
     let app = app_with(world.gateway(example_policy()), example_document().routing, cloudwatch);
     let base: Value = serde_json::from_str(STARTED).unwrap();
-    let cases: [(&str, fn(&mut Value)); 4] = [
+    type Mutation = fn(&mut Value);
+    let cases: [(&str, Mutation); 4] = [
         ("account", |e| e["account"] = Value::String("999999999999".into())),
         ("machine", |e| {
             e["detail"]["stateMachineArn"] =
