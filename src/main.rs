@@ -53,7 +53,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
     };
 
-    let alarms = AlarmWatch::new(aws_sdk_cloudwatch::Client::new(&sdk), home, pacer.clone(), config.latch_cache);
+    let alarms = AlarmWatch::new(aws_sdk_cloudwatch::Client::new(&sdk), home, pacer.clone(), config.latch_cache)
+        .with_prefix(config.latch_alarm_prefix);
     let app = App {
         gateway: Gateway::new(SfnAdapter::new(sfn, pacer.clone()), DurableAdapter::new(lambda, pacer), config.bulk),
         alarms,

@@ -40,6 +40,7 @@ struct Snapshot {
 pub struct AlarmWatch {
     client: Client,
     region: String,
+    prefix: Option<String>,
     pacer: Arc<Pacer>,
     ttl: Duration,
     cache: Mutex<Option<Snapshot>>,
@@ -48,7 +49,13 @@ pub struct AlarmWatch {
 impl AlarmWatch {
     /// Reads alarms in `region` with `client`; a read serves later events for `ttl`.
     pub fn new(client: Client, region: &str, pacer: Arc<Pacer>, ttl: Duration) -> Self {
-        AlarmWatch { client, region: region.to_owned(), pacer, ttl, cache: Mutex::new(None) }
+        AlarmWatch { client, region: region.to_owned(), prefix: None, pacer, ttl, cache: Mutex::new(None) }
+    }
+
+    /// Reads only alarms whose name starts with `prefix` (the only ones the function's role may read).
+    pub fn with_prefix(mut self, prefix: Option<String>) -> Self {
+        self.prefix = prefix;
+        self
     }
 
     /// The alarms in ALARM (with enabled actions) that `may_latch` picks, with their tags, as read no earlier
@@ -87,6 +94,7 @@ impl AlarmWatch {
                     .state_value(StateValue::Alarm)
                     .alarm_types(AlarmType::MetricAlarm)
                     .alarm_types(AlarmType::CompositeAlarm)
+                    .set_alarm_name_prefix(self.prefix.clone())
                     .max_records(100)
                     .set_next_token(token.clone());
                 operation.send().await.map_err(|e| unmodelled(SERVICE, e))

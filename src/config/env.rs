@@ -41,6 +41,9 @@ pub struct Config {
     pub trusted_roots: Option<Vec<u8>>,
     /// How long one read of the alarms in ALARM serves later latch checks (`LATCH_CACHE_SECONDS`, 0 to 60).
     pub latch_cache: Duration,
+    /// Only alarms named with this prefix can latch (`LATCH_ALARM_PREFIX`): the function reads only those, which
+    /// is what its IAM policy allows.
+    pub latch_alarm_prefix: Option<String>,
 }
 
 /// Where the policy comes from.
@@ -135,6 +138,16 @@ impl Config {
             .transpose()?;
         let latch_cache = parse_number("LATCH_CACHE_SECONDS", get("LATCH_CACHE_SECONDS"), 0..=60)?
             .map_or(crate::aws::alarms::DEFAULT_CACHE, Duration::from_secs);
+        let latch_alarm_prefix = get("LATCH_ALARM_PREFIX")
+            .map(|prefix| {
+                let ok = prefix.len() <= 255 && prefix.bytes().all(|b| b.is_ascii_graphic());
+                if ok {
+                    Ok(prefix)
+                } else {
+                    Err(invalid("LATCH_ALARM_PREFIX", "use up to 255 printable ASCII characters"))
+                }
+            })
+            .transpose()?;
         Ok(Config {
             policy,
             dry_run,
@@ -147,6 +160,7 @@ impl Config {
             doors,
             trusted_roots,
             latch_cache,
+            latch_alarm_prefix,
         })
     }
 }
@@ -284,6 +298,14 @@ mod tests {
             (
                 vec![("AWS_REGION", "us-east-1"), ("POLICY", POLICY), ("AUDIT_EVENT_SOURCE", "aws.fake")],
                 "AUDIT_EVENT_SOURCE:",
+            ),
+            (
+                vec![("AWS_REGION", "us-east-1"), ("POLICY", POLICY), ("LATCH_CACHE_SECONDS", "61")],
+                "LATCH_CACHE_SECONDS:",
+            ),
+            (
+                vec![("AWS_REGION", "us-east-1"), ("POLICY", POLICY), ("LATCH_ALARM_PREFIX", "bad prefix")],
+                "LATCH_ALARM_PREFIX:",
             ),
         ];
         for (vars, expected) in table {
