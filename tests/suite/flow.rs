@@ -319,3 +319,53 @@ async fn the_policy_can_forbid_the_kms_fallback() {
     assert_eq!(audit[0].outcome, "upstream_error");
     assert!(!audit[0].kms_fallback);
 }
+
+#[tokio::test]
+async fn a_bulk_stop_skips_the_describe_and_a_list_confirms_what_each_stop_did() {
+    // orders-batch has three running executions. Between the list and the stops, run-1 ends on its own: its
+    // stop is accepted (as Step Functions accepts a stop of an execution that has just ended) but it never
+    // shows up as ABORTED. run-2's stop answer is lost (503): a describe finds it ABORTED.
+    let stopped = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (seen, confirmed) = (stopped.clone(), stopped.clone());
+    let lost = mock!(aws_sdk_sfn::Client::stop_execution)
+        .match_requests(|r| r.execution_arn().is_some_and(|a| a.ends_with(":run-2")))
+        .then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(503).unwrap(),
+                aws_smithy_types::body::SdkBody::from(""),
+            )
+        });
+    let stop = mock!(aws_sdk_sfn::Client::stop_execution)
+        .match_requests(move |r| {
+            let arn = r.execution_arn().unwrap().to_owned();
+            if !arn.ends_with(":run-1") {
+                seen.lock().unwrap().push(arn);
+            }
+            true
+        })
+        .then_output(|| StopExecutionOutput::builder().stop_date(DateTime::from_secs(1_795_230_765)).build().unwrap());
+    let describe = mock!(aws_sdk_sfn::Client::describe_execution).then_compute_output(|r| {
+        let arn = r.execution_arn().unwrap();
+        let status = if arn.ends_with(":run-1") { ExecutionStatus::Succeeded } else { ExecutionStatus::Aborted };
+        let mut out = sfn_status(arn, status);
+        out.stop_date = Some(DateTime::from_secs(1_795_230_766));
+        out
+    });
+    let confirm = testkit::mocks::aborted_list_rule(move || confirmed.lock().unwrap().clone());
+    let list = mock!(aws_sdk_sfn::Client::list_executions)
+        .then_compute_output(|r| testkit::mocks::running_list(r.state_machine_arn().unwrap()));
+    let rules = [&confirm, &list, &lost, &stop, &describe];
+    let (result, audit) = run(sfn_only(&rules), BULK).await;
+    let b = body(&result.unwrap());
+    assert_eq!((b["counts"]["stopped"].as_u64(), b["counts"]["already_finished"].as_u64()), (Some(2), Some(1)), "{b}");
+    let outcome_of = |suffix: &str| {
+        let e =
+            b["executions"].as_array().unwrap().iter().find(|e| e["executionArn"].as_str().unwrap().ends_with(suffix));
+        e.unwrap()["outcome"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(outcome_of(":run-0"), "stopped");
+    assert_eq!(outcome_of(":run-1"), "already_finished", "never reported as stopped by us");
+    assert_eq!(outcome_of(":run-2"), "stopped", "the lost answer is settled by a describe");
+    assert_eq!(describe.num_calls(), 2, "only run-1 (not in the ABORTED list) and run-2 (lost answer) are described");
+    assert_eq!(audit.iter().filter(|r| r.record_type == "execution").count(), 2, "one record per stopped execution");
+}
