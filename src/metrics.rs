@@ -29,8 +29,8 @@ pub const POLICY_REFRESH_FAILURES: &str = "PolicyRefreshFailures";
 
 /// Outcomes that mean what was asked for is done, or that nothing was asked: everything else is a failure.
 const SUCCESSES: [&str; 4] = ["stopped", "already_finished", "dry_run", "ignored"];
-/// Sources whose requests nobody waits on: alarms and automation.
-const AUTOMATED: [&str; 3] = ["eventbridge", "alarm-event", "alarm-action"];
+/// Sources whose requests nobody waits on: alarms, latches and automation.
+const AUTOMATED: [&str; 5] = ["eventbridge", "alarm-event", "alarm-action", "latch", "sweep"];
 
 /// Writes EMF lines under one namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]

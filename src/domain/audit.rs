@@ -40,7 +40,7 @@ pub struct AuditEvent {
     /// The id the door gave the request (EventBridge event `id`, API Gateway or function URL request id).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub door_request_id: Option<String>,
-    /// The door: `eventbridge`, `alarm-event`, `alarm-action`, `apigw-rest`, `apigw-http`, `function-url` or
+    /// The door: `eventbridge`, `alarm-event`, `alarm-action`, `latch`, `sweep`, `apigw-rest`, `apigw-http`, `function-url` or
     /// `unknown`.
     pub source: &'static str,
     /// Who asked, when known.
