@@ -108,6 +108,68 @@ def check_sfn(st: dict, state: Path) -> None:
           error_code(lambda: sfn.stop_execution(executionArn=unknown)) == ("ExecutionDoesNotExist", 400))
 
 
+def check_sfn_finished(st: dict, state: Path) -> None:
+    print("-- Step Functions: finished executions (the moto proxy's stop-after-end shim)")
+    out, _ = cli("sfn-start", "--count", "4", "--name", "selftest-finished", state=state)
+    done, failed, running, aborted = out["executionArns"]
+    machine = out["stateMachineArn"]
+    sfn = client("stepfunctions", st["env"]["AWS_ENDPOINT_URL_SFN"], st["region"])
+    fin, _ = cli("sfn-finish", done, state=state)
+    check("sfn-finish: a RUNNING execution -> SUCCEEDED with a stopDate",
+          fin["status"] == "SUCCEEDED" and isinstance(fin["stopDate"], float), fin)
+    cli("sfn-finish", failed, "--status", "FAILED", state=state)
+    d = sfn.describe_execution(executionArn=done, includedData="METADATA_ONLY")
+    check("sfn-finish: DescribeExecution says SUCCEEDED, with its stopDate",
+          d["status"] == "SUCCEEDED" and abs(d["stopDate"].timestamp() - fin["stopDate"]) < 0.01, d)
+    by_status = lambda status: sorted(e["executionArn"] for e in  # noqa: E731
+                                      sfn.list_executions(stateMachineArn=machine, statusFilter=status)["executions"])
+    check("sfn-finish: ListExecutions filters on the finished statuses",
+          by_status("SUCCEEDED") == [done] and by_status("FAILED") == [failed]
+          and by_status("RUNNING") == sorted([running, aborted]), (by_status("SUCCEEDED"), by_status("RUNNING")))
+    listed = sfn.list_executions(stateMachineArn=machine)["executions"]
+    check("sfn-finish: unfiltered ListExecutions, newest start first, stopDate only on finished ones",
+          [e["executionArn"] for e in listed] == [aborted, running, failed, done]
+          and all(("stopDate" in e) == (e["status"] != "RUNNING") for e in listed), listed)
+    pages, token = [], None
+    while True:
+        page = sfn.list_executions(stateMachineArn=machine, maxResults=1, **({"nextToken": token} if token else {}))
+        pages.append([e["executionArn"] for e in page["executions"]])
+        token = page.get("nextToken")
+        if not token:
+            break
+    check("sfn-finish: ListExecutions pages (maxResults/nextToken) over the finished ones",
+          pages == [[aborted], [running], [failed], [done]], pages)
+    code = subprocess.run([*STANDINS, "sfn-finish", "--state", str(state), done], capture_output=True).returncode
+    check("sfn-finish: an execution that is not RUNNING -> exit 1", code == 1)
+
+    t0 = time.time()
+    resp = sfn.stop_execution(executionArn=done, error="StopGateway.Stopped", cause="late")
+    check("sfn shim: StopExecution of a SUCCEEDED execution -> 200 with a fresh stopDate",
+          resp["ResponseMetadata"]["HTTPStatusCode"] == 200 and resp["stopDate"].timestamp() >= t0 - 1, resp)
+    status = cli("sfn-status", done, state=state)[0]
+    check("sfn shim: ... and it stays SUCCEEDED, its stopDate unchanged",
+          status["status"] == "SUCCEEDED" and abs(status["stopDate"] - fin["stopDate"]) < 0.01, status)
+    sfn.stop_execution(executionArn=failed)
+    check("sfn shim: a FAILED execution stays FAILED", cli("sfn-status", failed, state=state)[0]["status"] == "FAILED")
+    sfn.stop_execution(executionArn=running, error="StopGateway.Stopped")
+    check("sfn shim: StopExecution of a RUNNING execution -> ABORTED",
+          cli("sfn-status", running, state=state)[0]["status"] == "ABORTED")
+    sfn.stop_execution(executionArn=aborted)
+    first = cli("sfn-status", aborted, state=state)[0]
+    time.sleep(0.05)
+    sfn.stop_execution(executionArn=aborted)
+    again = cli("sfn-status", aborted, state=state)[0]
+    check("sfn shim: a second stop leaves an ABORTED execution's stopDate as it was",
+          again["status"] == "ABORTED" and again["stopDate"] == first["stopDate"], (first, again))
+    rec = [r for r in cli("sfn-recorded", state=state)[0] if r["body"]["executionArn"] in (done, failed, running)]
+    check("sfn shim: every stop is recorded, the shimmed ones marked",
+          [(r["body"]["executionArn"], r["status"], "shim" in r) for r in rec]
+          == [(done, 200, True), (failed, 200, True), (running, 200, False)], rec)
+    unknown = machine.replace(":stateMachine:", ":execution:") + ":does-not-exist"
+    check("sfn shim: stop of an unknown execution still -> 400 ExecutionDoesNotExist",
+          error_code(lambda: sfn.stop_execution(executionArn=unknown)) == ("ExecutionDoesNotExist", 400))
+
+
 def check_durable(st: dict, state: Path) -> None:
     print("-- durable executions (AWS's local server behind the real-API adapter)")
     out, dt = cli("durable-start", "--count", "3", "--input", '{"order": 7}', state=state)
@@ -245,7 +307,7 @@ def main() -> int:
     check("up: state file equals the ready line", json.loads(state.read_text()) == st)
     pids = [st["pid"], st["moto"]["pid"], st["durable_server"]["pid"]]
     try:
-        for part in (check_sfn, check_durable, check_events):
+        for part in (check_sfn, check_sfn_finished, check_durable, check_events):
             try:
                 part(st, state)
             except Exception as e:  # noqa: BLE001 - report and go on with the other parts

@@ -8,6 +8,8 @@ Processes started by `up` (all on 127.0.0.1, free ports):
                                        (child process `standins.py _durable-server`, own process group)
   * moto proxy      (thread in `up`) - forwards everything to moto; records AWSStepFunctions.StopExecution
                                        bodies (moto does not store error/cause)        -> GET /_recorded
+                                       leaves finished executions as they are on a stop, and finishes
+                                       executions for tests (moto cannot)              -> POST /_finish
   * durable adapter (thread in `up`) - speaks the REAL Lambda durable-execution REST API in front of the
                                        durable server (real ARNs, bare ErrorObject stop body, Statuses=,
                                        X-Amzn-ErrorType) and records every stop body   -> GET /_recorded
@@ -15,8 +17,8 @@ Processes started by `up` (all on 127.0.0.1, free ports):
 CLI (every helper prints JSON on stdout; failures go to stderr with exit code 1):
   up --state FILE [--until-stdin-eof]    start all, write FILE (and print it as one line), run until killed
   down --state FILE                      stop a running `up` and its children
-  sfn-start / sfn-status / sfn-recorded / durable-start / durable-status / durable-list / durable-recorded /
-  events-setup / events-read / reset     (see `standins.py COMMAND --help`)
+  sfn-start / sfn-status / sfn-finish / sfn-recorded / durable-start / durable-status / durable-list /
+  durable-recorded / events-setup / events-read / reset     (see `standins.py COMMAND --help`)
 """
 from __future__ import annotations
 
@@ -158,6 +160,9 @@ class _Server(ThreadingHTTPServer):
         super().__init__((HOST, 0), handler)
         self.upstream = upstream
         self.recorded: list[dict] = []
+        # Executions a stop reached moto for (200): moto's executions never end on their own (a one-hour Wait),
+        # so these, and the overlay's finished ones, are exactly the executions that are not RUNNING.
+        self.aborted: set[str] = set()
         self.lock = threading.Lock()
 
     @property
@@ -176,6 +181,7 @@ class _Server(ThreadingHTTPServer):
             out = list(self.recorded)
             if h.command == "DELETE":
                 self.recorded.clear()
+                self.aborted.clear()
         h.send_json(200, out)
         return True
 
@@ -217,22 +223,198 @@ def _kms_refusal(target: str, body) -> bytes | None:
     return json.dumps({"__type": "KmsAccessDeniedException", "message": message}).encode()
 
 
+# Stop-after-end shim: moto's StopExecution turns ANY execution ABORTED, even one that already SUCCEEDED or FAILED,
+# and moto has no way to end an execution at all (its Wait state never runs out; SF_EXECUTION_HISTORY_TYPE only
+# picks FAILED for every new execution of the process, and execute_state_machine swaps in a separate backend).
+# The real service leaves a finished execution as it is. So the proxy keeps an overlay of executions a test has
+# finished (`POST /_finish`), answers DescribeExecution and ListExecutions from moto with that overlay applied,
+# and, before forwarding a StopExecution, describes the execution: one that exists and is not RUNNING is left as
+# it is and the stop is answered 200 with a fresh stopDate, so a caller that trusts the stop reply would wrongly
+# think it stopped it. Only confirming (describe or list) shows it did not.
+SFN_STOP, SFN_DESCRIBE, SFN_LIST = ("AWSStepFunctions.StopExecution", "AWSStepFunctions.DescribeExecution",
+                                    "AWSStepFunctions.ListExecutions")
+FINISH_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT")
+_OVERLAY_TOKEN = "standins-overlay:"  # nextToken prefix of ListExecutions pages the proxy cuts itself
+SFN_JSON = [("Content-Type", "application/x-amz-json-1.0")]
+
+
+class MotoProxyServer(_Server):
+    def __init__(self, upstream):
+        super().__init__(MotoProxyHandler, upstream)
+        self.finished: dict[str, dict] = {}  # executionArn -> {status, stopDate, stateMachineArn, error?, cause?}
+
+    def ended(self, execution: dict) -> dict:
+        """A DescribeExecution or ListExecutions item with the overlay applied."""
+        with self.lock:
+            end = self.finished.get(execution.get("executionArn"))
+        if end is None:
+            return execution
+        out = {**execution, "status": end["status"], "stopDate": end["stopDate"]}
+        for k in ("error", "cause"):
+            if end.get(k) is not None:
+                out[k] = end[k]
+        return out
+
+
+# CBOR shim: the AWS SDK for Rust speaks CloudWatch's Smithy RPC v2 CBOR protocol
+# (POST /service/GraniteServiceVersion20100801/operation/<Operation>, `smithy-protocol: rpc-v2-cbor`), which moto
+# 5.2.5 does not route; moto does serve the same operations over the AWS JSON 1.0 protocol that CloudWatch also
+# lists. The shim re-encodes request and answer between the two and changes nothing else: the operation, its
+# members, the status, the error's `__type` and the caller's credentials (which pick moto's account) pass through.
+CBOR_PATH = "/service/GraniteServiceVersion20100801/operation/"
+
+
+def _cbor_value(value, key: str = ""):
+    """A JSON answer's value as CBOR: RPC v2 CBOR sends timestamps as tag 1 (epoch seconds)."""
+    import cbor2
+
+    if isinstance(value, dict):
+        return {k: _cbor_value(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cbor_value(v) for v in value]
+    if key.endswith("Timestamp") and isinstance(value, (int, float)):
+        return cbor2.CBORTag(1, float(value))
+    return value
+
+
 class MotoProxyHandler(_Handler):
+    def serve_cbor(self) -> bool:
+        if not self.path.startswith(CBOR_PATH):
+            return False
+        import cbor2
+
+        operation = self.path[len(CBOR_PATH):].split("?")[0]
+        raw = self.read_body()
+        request = cbor2.loads(raw) if raw else {}
+        headers = {"Content-Type": "application/x-amz-json-1.0",
+                   "X-Amz-Target": f"GraniteServiceVersion20100801.{operation}",
+                   "Authorization": self.headers.get("Authorization", "")}
+        status, _, data = self.upstream("POST", "/", json.dumps(request, default=str).encode(), headers)
+        answer = _parse_json(data)
+        if not isinstance(answer, dict):
+            answer = {"__type": "InternalFailure", "message": data.decode(errors="replace")[:500]}
+        self.send(status, cbor2.dumps(_cbor_value(answer)),
+                  [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")])
+        return True
+
     def dispatch(self) -> None:
-        if self.server.serve_recorded(self):
+        if self.server.serve_recorded(self) or self.serve_finish() or self.serve_cbor():
             return
         body = self.read_body()
         target = self.headers.get("X-Amz-Target", "")
-        refusal = _kms_refusal(target, _parse_json(body))
+        request = _parse_json(body)
+        refusal = _kms_refusal(target, request)
+        ended = None
         if refusal is not None:
-            status, headers, data = 400, [("Content-Type", "application/x-amz-json-1.0")], refusal
+            status, headers, data = 400, SFN_JSON, refusal
+        elif target == SFN_STOP and (ended := self.status_of(request)) not in (None, "RUNNING"):
+            status, headers, data = 200, SFN_JSON, json.dumps({"stopDate": time.time()}).encode()
+        elif target == SFN_LIST and (listed := self.list_with_overlay(request)) is not None:
+            status, headers, data = listed
         else:
             # Host is forwarded unchanged, so URLs moto builds (SQS QueueUrl) point at whichever endpoint the
             # client used.
             status, headers, data = self.upstream(self.command, self.path, body)
-        if target == "AWSStepFunctions.StopExecution":
-            self.server.record({"time": time.time(), "target": target, "body": _parse_json(body), "status": status})
+            if target == SFN_DESCRIBE and status == 200:
+                data = json.dumps(self.server.ended(json.loads(data))).encode()
+        if target == SFN_STOP and ended is None and status == 200 and isinstance(request, dict):
+            with self.server.lock:
+                self.server.aborted.add(request.get("executionArn"))
+        if target == SFN_STOP:
+            entry = {"time": time.time(), "target": target, "body": request, "status": status}
+            if ended not in (None, "RUNNING"):
+                entry["shim"] = f"stop-after-end: execution was {ended}, left as it is"
+            self.server.record(entry)
         self.send(status, data, headers)
+
+    def sfn_call(self, target: str, request: dict):
+        """One Step Functions call to moto on behalf of the proxy. Moto finds the service, region and account in
+        the Authorization header's credential scope and does not check the signature."""
+        arn = request.get("executionArn") or request.get("stateMachineArn") or ""
+        parts = arn.split(":")
+        region = parts[3] if len(parts) > 3 and parts[3] else DEFAULT_REGION
+        headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": target,
+                   "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20200101/{region}/states/aws4_request, "
+                                    "SignedHeaders=host, Signature=0"}
+        status, _, data = self.upstream("POST", "/", json.dumps(request).encode(), headers)
+        return status, _parse_json(data)
+
+    def status_of(self, request) -> str | None:
+        """The execution's status if it is known not to be RUNNING (finished in the overlay, or stopped through
+        this proxy), else None (the stop is forwarded). Known here, not asked of moto, so the shim costs moto no
+        extra call per stop."""
+        arn = request.get("executionArn") if isinstance(request, dict) else None
+        if not isinstance(arn, str):
+            return None
+        with self.server.lock:
+            end = self.server.finished.get(arn)
+            if end is not None:
+                return end["status"]
+            return "ABORTED" if arn in self.server.aborted else None
+
+    def list_with_overlay(self, request):
+        """ListExecutions of a state machine with finished executions in the overlay: moto's whole list (in its
+        order, newest start first) with the overlay applied, then filtered and paged here. None when the overlay
+        holds none of the machine's executions (moto answers as it is)."""
+        if not isinstance(request, dict) or not isinstance(request.get("stateMachineArn"), str):
+            return None
+        machine, token = request["stateMachineArn"], request.get("nextToken")
+        ours = isinstance(token, str) and token.startswith(_OVERLAY_TOKEN)
+        with self.server.lock:
+            touched = any(e["stateMachineArn"] == machine for e in self.server.finished.values())
+        if not touched and not ours:
+            return None
+        executions, next_token = [], None
+        while True:
+            page = {"stateMachineArn": machine, "maxResults": 1000, **({"nextToken": next_token} if next_token else {})}
+            status, out = self.sfn_call(SFN_LIST, page)
+            if status != 200:
+                return status, SFN_JSON, json.dumps(out).encode()
+            executions += [self.server.ended(e) for e in out.get("executions", [])]
+            next_token = out.get("nextToken")
+            if not next_token:
+                break
+        if request.get("statusFilter"):
+            executions = [e for e in executions if e["status"] == request["statusFilter"]]
+        start = int(token[len(_OVERLAY_TOKEN):]) if ours else 0
+        size = int(request.get("maxResults") or 100)
+        out = {"executions": executions[start:start + size]}
+        if start + size < len(executions):
+            out["nextToken"] = f"{_OVERLAY_TOKEN}{start + size}"
+        return 200, SFN_JSON, json.dumps(out).encode()
+
+    def serve_finish(self) -> bool:
+        """`POST /_finish {"executionArn", "status": SUCCEEDED|FAILED|TIMED_OUT, "error"?, "cause"?}` ends a
+        RUNNING execution in the overlay; `GET /_finish` lists the overlay, `DELETE /_finish` clears it."""
+        if urllib.parse.urlsplit(self.path).path != "/_finish":
+            return False
+        if self.command in ("GET", "DELETE"):
+            with self.server.lock:
+                out = dict(self.server.finished)
+                if self.command == "DELETE":
+                    self.server.finished.clear()
+            self.send_json(200, out)
+            return True
+        request = _parse_json(self.read_body())
+        arn = request.get("executionArn") if isinstance(request, dict) else None
+        end = request.get("status", "SUCCEEDED") if isinstance(request, dict) else None
+        if not isinstance(arn, str) or end not in FINISH_STATUSES:
+            self.send_json(400, {"message": f"expected {{executionArn, status: one of {FINISH_STATUSES}}}"})
+            return True
+        status, described = self.sfn_call(SFN_DESCRIBE, {"executionArn": arn, "includedData": "METADATA_ONLY"})
+        if status != 200:
+            self.send_json(status, described)
+            return True
+        current = self.server.ended(described)["status"]
+        if current != "RUNNING":
+            self.send_json(409, {"message": f"{arn} is {current}, not RUNNING"})
+            return True
+        entry = {"status": end, "stopDate": time.time(), "stateMachineArn": described["stateMachineArn"],
+                 "error": request.get("error"), "cause": request.get("cause")}
+        with self.server.lock:
+            self.server.finished[arn] = entry
+        self.send_json(200, {"executionArn": arn, "status": end, "stopDate": entry["stopDate"]})
+        return True
 
 
 # --------------------------------------------------------------------------------------------------
@@ -648,7 +830,7 @@ class Stack:
         })
         (moto_port, moto_s), (durable_port, durable_s) = ready["moto"], ready["durable"]
 
-        moto_proxy = _Server(MotoProxyHandler, (HOST, moto_port))
+        moto_proxy = MotoProxyServer((HOST, moto_port))
         adapter = DurableAdapterServer((HOST, durable_port))
         for srv in (moto_proxy, adapter):
             threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
@@ -678,6 +860,7 @@ class Stack:
                 "AWS_ENDPOINT_URL_EVENTBRIDGE": moto_url,
                 "AWS_ENDPOINT_URL_SQS": moto_url,
                 "AWS_ENDPOINT_URL_SSM": moto_url,
+                "AWS_ENDPOINT_URL_CLOUDWATCH": proxy_url,
                 "AWS_ACCESS_KEY_ID": "testing",
                 "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_REGION": self.region,
@@ -872,16 +1055,29 @@ class Standins:
         definition = {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 3600, "End": True}}}
         sm = sfn.create_state_machine(name=name, definition=json.dumps(definition),
                                       roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/stop-gateway-test")
-        arns = [sfn.start_execution(stateMachineArn=sm["stateMachineArn"], name=f"{name}-{i}")["executionArn"]
+        # Numbered after the machine's existing executions, so starting more of the same machine never collides.
+        first = len(sfn.list_executions(stateMachineArn=sm["stateMachineArn"], maxResults=1000)["executions"])
+        arns = [sfn.start_execution(stateMachineArn=sm["stateMachineArn"], name=f"{name}-{first + i}")["executionArn"]
                 for i in range(count)]
         return {"stateMachineArn": sm["stateMachineArn"], "executionArns": arns}
 
     def sfn_status(self, execution_arn: str) -> dict:
-        # METADATA_ONLY, as the gateway asks: an encrypted execution's data would need kms:Decrypt.
-        d = self.client("stepfunctions").describe_execution(executionArn=execution_arn, includedData="METADATA_ONLY")
+        # Through the proxy, which knows the executions a test finished; METADATA_ONLY, as the gateway asks: an
+        # encrypted execution's data would need kms:Decrypt.
+        sfn = self.client("stepfunctions", self.state["moto_proxy"]["endpoint"])
+        d = sfn.describe_execution(executionArn=execution_arn, includedData="METADATA_ONLY")
         out = {"executionArn": d["executionArn"], "status": d["status"], "startDate": d["startDate"].timestamp()}
         if d.get("stopDate"):
             out["stopDate"] = d["stopDate"].timestamp()
+        return out
+
+    def sfn_finish(self, execution_arn: str, status: str = "SUCCEEDED") -> dict:
+        """End a RUNNING execution with `status` (SUCCEEDED, FAILED or TIMED_OUT): the proxy's stop-after-end shim
+        (moto cannot end an execution)."""
+        code, _, out = http_json("POST", f"{self.state['moto_proxy']['endpoint']}/_finish",
+                                 {"executionArn": execution_arn, "status": status})
+        if code != 200:
+            raise StandinError(f"finish {execution_arn}: {code} {out}")
         return out
 
     def sfn_recorded(self, clear: bool = False) -> list:
@@ -910,6 +1106,27 @@ class Standins:
         """Create or overwrite an (advanced-tier) parameter; returns its new version."""
         out = self.client("ssm").put_parameter(Name=name, Value=value, Type="String", Tier="Advanced", Overwrite=True)
         return {"name": name, "version": out["Version"]}
+
+    def alarm_put(self, name: str, dimensions: dict, tags: dict) -> dict:
+        """Create (or replace) a metric alarm on a made-up metric with these dimensions and tags."""
+        cw = self.client("cloudwatch")
+        cw.put_metric_alarm(AlarmName=name, MetricName="Errors", Namespace="StopGateway/Test", Statistic="Sum",
+                            Period=60, EvaluationPeriods=1, Threshold=1.0,
+                            ComparisonOperator="GreaterThanOrEqualToThreshold",
+                            Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
+                            Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        return {"alarmArn": cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["AlarmArn"]}
+
+    def alarm_state(self, name: str, state: str) -> dict:
+        """Set an alarm's state (ALARM, OK, INSUFFICIENT_DATA), as CloudWatch would on a breach."""
+        self.client("cloudwatch").set_alarm_state(AlarmName=name, StateValue=state, StateReason=f"test set {state}")
+        return {"alarm": name, "state": state}
+
+    def alarm_actions(self, name: str, enabled: bool) -> dict:
+        """Enable or disable an alarm's actions."""
+        cw = self.client("cloudwatch")
+        (cw.enable_alarm_actions if enabled else cw.disable_alarm_actions)(AlarmNames=[name])
+        return {"alarm": name, "actionsEnabled": enabled}
 
     def durable_pause(self, arn: str) -> dict:
         """Mark an execution PAUSED (the adapter's pause shim)."""
@@ -980,8 +1197,10 @@ class Standins:
                 time.sleep(0.1)
 
     def reset(self) -> dict:
-        """Clear moto's state and both recordings (durable executions are left: the server has no reset)."""
+        """Clear moto's state, the finished executions and both recordings (durable executions are left: the
+        server has no reset)."""
         http_json("POST", f"{self.state['moto']['endpoint']}/moto-api/reset")
+        http_json("DELETE", f"{self.state['moto_proxy']['endpoint']}/_finish")
         self.sfn_recorded(clear=True)
         self.durable_recorded(clear=True)
         return {"reset": True}
@@ -1010,6 +1229,9 @@ def main(argv=None) -> int:
     sp.add_argument("--name", help="state machine name (default: random)")
     sp = cmd("sfn-status", "describe a Step Functions execution")
     sp.add_argument("arn")
+    sp = cmd("sfn-finish", "end a RUNNING execution (SUCCEEDED by default): the moto proxy's stop-after-end shim")
+    sp.add_argument("arn")
+    sp.add_argument("--status", default="SUCCEEDED", choices=FINISH_STATUSES)
     sp = cmd("sfn-recorded", "StopExecution request bodies seen by the moto proxy")
     sp.add_argument("--clear", action="store_true", help="return and clear")
     sp = cmd("durable-start", "start N durable executions (stay RUNNING); prints their real-form ARNs")
@@ -1020,6 +1242,16 @@ def main(argv=None) -> int:
     sp = cmd("ssm-put", "create or overwrite an SSM parameter with the text of a file")
     sp.add_argument("name")
     sp.add_argument("file")
+    sp = cmd("alarm-put", "create a metric alarm with dimensions and tags (KEY=VALUE, repeatable)")
+    sp.add_argument("name")
+    sp.add_argument("--dimension", action="append", default=[])
+    sp.add_argument("--tag", action="append", default=[])
+    sp = cmd("alarm-state", "set an alarm's state")
+    sp.add_argument("name")
+    sp.add_argument("value", choices=["ALARM", "OK", "INSUFFICIENT_DATA"])
+    sp = cmd("alarm-actions", "enable or disable an alarm's actions")
+    sp.add_argument("name")
+    sp.add_argument("enabled", choices=["on", "off"])
     sp = cmd("durable-pause", "mark a durable execution PAUSED (the adapter's pause shim)")
     sp.add_argument("arn")
     sp = cmd("durable-alias", "define a function alias (the adapter's alias shim)")
@@ -1042,7 +1274,7 @@ def main(argv=None) -> int:
     sp.add_argument("--queue-url", required=True)
     sp.add_argument("--expect", type=int, default=0, help="wait until at least this many arrived")
     sp.add_argument("--timeout", type=float, default=5.0)
-    cmd("reset", "clear moto's state and both recordings")
+    cmd("reset", "clear moto's state, the finished executions and both recordings")
     sp = sub.add_parser("_durable-server", help="internal: the durable server process that `up` starts")
     sp.add_argument("--host", default=HOST)
     sp.add_argument("--port", type=int, required=True)
@@ -1061,8 +1293,13 @@ def main(argv=None) -> int:
         result = {
             "sfn-start": lambda: s.sfn_start(a.count, a.name),
             "sfn-status": lambda: s.sfn_status(a.arn),
+            "sfn-finish": lambda: s.sfn_finish(a.arn, a.status),
             "sfn-recorded": lambda: s.sfn_recorded(a.clear),
             "durable-pause": lambda: s.durable_pause(a.arn),
+            "alarm-put": lambda: s.alarm_put(a.name, dict(d.split("=", 1) for d in a.dimension),
+                                             dict(t.split("=", 1) for t in a.tag)),
+            "alarm-state": lambda: s.alarm_state(a.name, a.value),
+            "alarm-actions": lambda: s.alarm_actions(a.name, a.enabled == "on"),
             "ssm-put": lambda: s.ssm_put(a.name, Path(a.file).read_text()),
             "durable-alias": lambda: s.durable_alias(
                 a.function, a.alias, a.version, {w.split("=")[0]: float(w.split("=")[1]) for w in a.weight}),

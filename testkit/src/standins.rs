@@ -124,6 +124,12 @@ impl Standins {
         self.cli(&["sfn-status", arn])["status"].as_str().unwrap().to_owned()
     }
 
+    /// Ends a RUNNING execution as SUCCEEDED at the stand-in (the moto proxy's stop-after-end shim: moto itself
+    /// cannot end an execution); a later StopExecution leaves it SUCCEEDED and still answers 200.
+    pub fn sfn_finish(&self, arn: &str) {
+        self.cli(&["sfn-finish", arn]);
+    }
+
     /// StopExecution bodies that reached the stand-in for this execution.
     pub fn sfn_stops(&self, arn: &str) -> Vec<Value> {
         let all = self.cli(&["sfn-recorded"]);
@@ -141,6 +147,29 @@ impl Standins {
         let count = count.to_string();
         let out = self.cli(&["durable-start", "--function", function, "--qualifier", qualifier, "--count", &count]);
         out["executionArns"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect()
+    }
+
+    /// Creates (or replaces) a metric alarm `name` with these metric dimensions and tags; returns its ARN.
+    pub fn alarm_put(&self, name: &str, dimensions: &[(&str, &str)], tags: &[(&str, &str)]) -> String {
+        let mut args = vec!["alarm-put".to_owned(), name.to_owned()];
+        for (k, v) in dimensions {
+            args.extend(["--dimension".to_owned(), format!("{k}={v}")]);
+        }
+        for (k, v) in tags {
+            args.extend(["--tag".to_owned(), format!("{k}={v}")]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.cli(&args)["alarmArn"].as_str().unwrap().to_owned()
+    }
+
+    /// Sets an alarm's state (`ALARM`, `OK`, `INSUFFICIENT_DATA`).
+    pub fn alarm_state(&self, name: &str, state: &str) {
+        self.cli(&["alarm-state", name, state]);
+    }
+
+    /// Enables or disables an alarm's actions.
+    pub fn alarm_actions(&self, name: &str, enabled: bool) {
+        self.cli(&["alarm-actions", name, if enabled { "on" } else { "off" }]);
     }
 
     /// Creates or overwrites the SSM parameter `name` with `text`; returns its new version.
@@ -620,7 +649,7 @@ fn proxy_connection(stream: TcpStream, upstream: &str, state: &Mutex<FaultState>
 }
 
 /// Sends one request upstream on a fresh connection and returns the raw response.
-fn forward(upstream: &str, request: &Request) -> Vec<u8> {
+pub(crate) fn forward(upstream: &str, request: &Request) -> Vec<u8> {
     let mut stream = TcpStream::connect(upstream).unwrap();
     let mut head = format!("{}\r\n", request.line);
     for (k, v) in &request.headers {

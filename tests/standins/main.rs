@@ -6,4 +6,5 @@
 mod contract;
 mod e2e;
 mod faults;
+mod latch;
 mod metrics;
