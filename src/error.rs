@@ -84,6 +84,24 @@ pub enum StopError {
         #[source]
         source: BoxError,
     },
+    /// A target in another account that the policy names no role for: refused before any call.
+    #[error(
+        "no role is configured for account {0}: the gateway acts in its own account and in accounts the policy's account_roles name a role for"
+    )]
+    AccountNotConfigured(String),
+    /// The role of a target's account could not be assumed (trust policy, external id, STS).
+    #[error("could not assume {role} to act in account {account}")]
+    AssumeRoleFailed {
+        /// The role's ARN.
+        role: String,
+        /// The target account.
+        account: String,
+        /// Whether trying again may succeed (STS throttling or timeouts).
+        retryable: bool,
+        /// The upstream error.
+        #[source]
+        source: BoxError,
+    },
     /// No policy could be loaded (or none yet): nothing can be decided, so nothing is stopped.
     #[error("no policy is in force, so nothing can be allowed: {0}")]
     PolicyUnavailable(String),
@@ -110,13 +128,16 @@ impl StopError {
             StopError::PayloadTooLarge { .. } => "payload_too_large",
             StopError::Unauthenticated(_) => "unauthenticated",
             StopError::Denied(_) => "denied",
+            StopError::AccountNotConfigured(_) => "account_not_configured",
             StopError::Refused(_) => "refused",
             StopError::PolicyUnavailable(_) => "policy_unavailable",
             StopError::NotFound(_) => "not_found",
             StopError::NotStoppable(_) => "not_stoppable",
             StopError::BlastRadiusExceeded { .. } => "blast_radius_exceeded",
             StopError::Throttled { .. } => "throttled",
-            StopError::KmsKeyUnusable { .. } | StopError::Upstream { .. } => "upstream_error",
+            StopError::KmsKeyUnusable { .. } | StopError::Upstream { .. } | StopError::AssumeRoleFailed { .. } => {
+                "upstream_error"
+            }
         }
     }
 
@@ -126,7 +147,7 @@ impl StopError {
         match self {
             // A fixed document or parameter may be repaired; an event retried later may find it.
             StopError::Throttled { .. } | StopError::PolicyUnavailable(_) => true,
-            StopError::Upstream { retryable, .. } => *retryable,
+            StopError::Upstream { retryable, .. } | StopError::AssumeRoleFailed { retryable, .. } => *retryable,
             _ => false,
         }
     }
@@ -191,14 +212,16 @@ pub fn disposition(source: SourceKind, result: Result<Progress, &StopError>, aud
     let (code, allow) = match err {
         StopError::InvalidRequest(_) => (400, None),
         StopError::Unauthenticated(_) => (401, None),
-        StopError::Denied(_) | StopError::Refused(_) => (403, None),
+        StopError::Denied(_) | StopError::Refused(_) | StopError::AccountNotConfigured(_) => (403, None),
         StopError::NotFound(_) | StopError::RouteNotFound(_) => (404, None),
         StopError::MethodNotAllowed { allow, .. } => (405, Some(*allow)),
         StopError::NotStoppable(_) | StopError::BlastRadiusExceeded { .. } => (409, None),
         StopError::PayloadTooLarge { .. } => (413, None),
         StopError::Throttled { .. } => (429, None),
         StopError::PolicyUnavailable(_) => (503, None),
-        StopError::KmsKeyUnusable { .. } | StopError::Upstream { .. } => (502, None),
+        StopError::KmsKeyUnusable { .. } | StopError::Upstream { .. } | StopError::AssumeRoleFailed { .. } => {
+            (502, None)
+        }
     };
     Disposition::Answer(Status { code, allow })
 }
@@ -270,6 +293,18 @@ mod tests {
             row(Err(StopError::Unauthenticated("x".into())), "unauthenticated", 401, 'A'),
             row(Err(StopError::Denied("x".into())), "denied", 403, 'A'),
             row(Err(StopError::Refused("x".into())), "refused", 403, 'A'),
+            row(Err(StopError::AccountNotConfigured("x".into())), "account_not_configured", 403, 'A'),
+            row(
+                Err(StopError::AssumeRoleFailed {
+                    role: "r".into(),
+                    account: "a".into(),
+                    retryable: false,
+                    source: boxed(),
+                }),
+                "upstream_error",
+                502,
+                'A',
+            ),
             row(Err(StopError::NotFound("x".into())), "not_found", 404, 'A'),
             row(Err(StopError::NotStoppable("x".into())), "not_stoppable", 409, 'A'),
             row(Err(StopError::BlastRadiusExceeded { count: 2, limit: 1 }), "blast_radius_exceeded", 409, 'A'),

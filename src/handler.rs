@@ -95,6 +95,7 @@ fn new_audit_id() -> String {
 pub async fn handle<S: AuditSink>(app: &App<S>, event: LambdaEvent<Box<RawValue>>) -> Result<Value, RetryableFailure> {
     let (started, received_at) = (Instant::now(), Utc::now());
     let lambda_deadline = deadline_of(&event.context);
+    app.gateway.learn_home(&event.context.invoked_function_arn);
 
     let policy = app.policies.current().await;
     let no_routing = AlarmRouting::default();

@@ -2,10 +2,11 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::value::RawValue;
+use stop_gateway::aws::accounts::{AccountClients, RoleProviders};
 use stop_gateway::aws::alarms::AlarmWatch;
 use stop_gateway::aws::audit_bus::{AuditBus, AuditPublisher};
 use stop_gateway::aws::durable::DurableAdapter;
-use stop_gateway::aws::regional::{Clients, Regional};
+use stop_gateway::aws::regional::Clients;
 use stop_gateway::aws::sdk::{load_sdk_config, single_attempt};
 use stop_gateway::aws::sfn::SfnAdapter;
 use stop_gateway::aws::ssm::PolicyParameter;
@@ -22,17 +23,26 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let pacer = std::sync::Arc::new(config.pacer);
     let home = config.region.as_str();
 
+    // Clients per (account, region). Another account's clients take its role's session for the request being
+    // handled on every call, so the SDK's identity cache (which would keep one request's session) is off there.
+    let roles = std::sync::Arc::new(RoleProviders::new(sdk.clone()));
     let sfn = aws_sdk_sfn::config::Builder::from(&sdk);
-    let sfn = Regional::new(home, move |region: &str| {
-        let conf = sfn.clone().region(aws_config::Region::new(region.to_owned()));
+    let sfn = AccountClients::new(home, roles.clone(), move |region: &str, role| {
+        let mut conf = sfn.clone().region(aws_config::Region::new(region.to_owned()));
+        if let Some(role) = role {
+            conf = conf.credentials_provider(role).identity_cache(aws_sdk_sfn::config::IdentityCache::no_cache());
+        }
         Clients {
             read: aws_sdk_sfn::Client::from_conf(conf.clone().build()),
             stop: aws_sdk_sfn::Client::from_conf(conf.retry_config(single_attempt()).build()),
         }
     });
     let lambda = aws_sdk_lambda::config::Builder::from(&sdk);
-    let lambda = Regional::new(home, move |region: &str| {
-        let conf = lambda.clone().region(aws_config::Region::new(region.to_owned()));
+    let lambda = AccountClients::new(home, roles, move |region: &str, role| {
+        let mut conf = lambda.clone().region(aws_config::Region::new(region.to_owned()));
+        if let Some(role) = role {
+            conf = conf.credentials_provider(role).identity_cache(aws_sdk_lambda::config::IdentityCache::no_cache());
+        }
         Clients {
             read: aws_sdk_lambda::Client::from_conf(conf.clone().build()),
             stop: aws_sdk_lambda::Client::from_conf(conf.retry_config(single_attempt()).build()),

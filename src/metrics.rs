@@ -100,7 +100,7 @@ impl Metrics {
 }
 
 /// Every outcome code a request record can carry, for tests and for `scripts/check-metrics`' sample lines.
-pub const OUTCOMES: [&str; 19] = [
+pub const OUTCOMES: [&str; 20] = [
     "stopped",
     "already_finished",
     "dry_run",
@@ -108,6 +108,7 @@ pub const OUTCOMES: [&str; 19] = [
     "incomplete",
     "stop_failed",
     "invalid_request",
+    "account_not_configured",
     "route_not_found",
     "method_not_allowed",
     "payload_too_large",

@@ -7,6 +7,7 @@
 //! no Lambda runtime types.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -15,8 +16,10 @@ use futures_util::StreamExt;
 use futures_util::stream;
 use tokio::time::Instant;
 
+use crate::aws::accounts::{self, Scope};
 use crate::aws::durable::DurableAdapter;
 use crate::aws::sfn::SfnAdapter;
+use crate::domain::aws_ids::AccountId;
 use crate::domain::outcome::{BulkReport, ExecutionResult, ExecutionState, Handled, Outcome, StopText};
 use crate::domain::policy::{Decision, Policy, Subject};
 use crate::domain::request::StopRequest;
@@ -75,6 +78,8 @@ pub struct Gateway {
     sfn: SfnAdapter,
     durable: DurableAdapter,
     bulk: BulkSettings,
+    /// The function's own account (its own credentials act there), learned from the first invocation.
+    home: OnceLock<AccountId>,
 }
 
 /// One bulk stop's inputs, borrowed for its length.
@@ -114,12 +119,38 @@ impl<'a> Allowed<'a> {
 impl Gateway {
     /// Assembles the gateway from parts built once at start-up.
     pub fn new(sfn: SfnAdapter, durable: DurableAdapter, bulk: BulkSettings) -> Self {
-        Gateway { sfn, durable, bulk }
+        Gateway { sfn, durable, bulk, home: OnceLock::new() }
+    }
+
+    /// The function's own account, from the ARN Lambda says was invoked (`arn:P:lambda:R:ACCOUNT:function:…`).
+    /// Until it is known, every target account needs a role in the policy.
+    pub fn learn_home(&self, invoked_function_arn: &str) {
+        if self.home.get().is_none()
+            && let Some(Ok(account)) = invoked_function_arn.split(':').nth(4).map(AccountId::parse)
+        {
+            let _ = self.home.set(account);
+        }
     }
 
     /// Decides for every target, then makes sure they are stopped (or reports why not). `deadline` is when the
-    /// invocation must have answered.
+    /// invocation must have answered. Calls in other accounts go through the policy's role for each, in a
+    /// session named for `audit_id`.
     pub async fn stop_targets(
+        &self,
+        policy: &Policy,
+        request: &StopRequest,
+        audit_id: &str,
+        deadline: Instant,
+    ) -> Handled {
+        let scope = Scope {
+            audit_id: audit_id.to_owned(),
+            home: self.home.get().cloned(),
+            roles: Arc::new(policy.accounts.clone()),
+        };
+        accounts::within(scope, self.decide_and_stop(policy, request, audit_id, deadline)).await
+    }
+
+    async fn decide_and_stop(
         &self,
         policy: &Policy,
         request: &StopRequest,
@@ -166,6 +197,19 @@ impl Gateway {
         let decision = Some(decision);
         if let Some(why) = request.targets.iter().find_map(TargetArn::not_stoppable_reason) {
             return Handled { decision, dry_run, result: Err(StopError::NotStoppable(why.to_owned())) };
+        }
+        // Every target's account must be reachable before anything is called: one without a role is refused,
+        // and a role that cannot be assumed is reported as such, naming it.
+        let mut accounts: Vec<&AccountId> = Vec::new();
+        for account in request.targets.iter().map(TargetArn::account) {
+            if !accounts.contains(&account) {
+                accounts.push(account);
+            }
+        }
+        for account in accounts {
+            if let Err(err) = self.sfn.prepare(account).await {
+                return Handled { decision, dry_run, result: Err(err) };
+            }
         }
         let caller = request.caller.to_string();
         let result = match allowed.as_slice() {

@@ -163,6 +163,7 @@ class _Server(ThreadingHTTPServer):
         # Executions a stop reached moto for (200): moto's executions never end on their own (a one-hour Wait),
         # so these, and the overlay's finished ones, are exactly the executions that are not RUNNING.
         self.aborted: set[str] = set()
+        self.identities: dict[str, str] = {}  # assumed-role access key -> caller ARN
         self.lock = threading.Lock()
 
     @property
@@ -322,10 +323,38 @@ class MotoProxyHandler(_Handler):
                 self.server.aborted.add(request.get("executionArn"))
         if target == SFN_STOP:
             entry = {"time": time.time(), "target": target, "body": request, "status": status}
+            caller = self.assumed_caller()
+            if caller:
+                entry["caller"] = caller
             if ended not in (None, "RUNNING"):
                 entry["shim"] = f"stop-after-end: execution was {ended}, left as it is"
             self.server.record(entry)
         self.send(status, data, headers)
+
+    def assumed_caller(self) -> str | None:
+        """Who made this call, when it was made with assumed-role credentials (moto's access keys for those
+        start with ASIA): moto's GetCallerIdentity for the same access key, e.g.
+        arn:aws:sts::222233334444:assumed-role/ROLE/SESSION. Moto identifies callers by access key and does not
+        check signatures, so the caller's Authorization header answers for it. Cached per access key."""
+        auth = self.headers.get("Authorization", "")
+        key = auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else ""
+        if not key.startswith("ASIA"):
+            return None
+        with self.server.lock:
+            known = self.server.identities.get(key)
+        if known:
+            return known
+        region = auth.split("Credential=", 1)[1].split("/")[2] if auth.count("/") >= 3 else DEFAULT_REGION
+        headers = {"Content-Type": "application/x-www-form-urlencoded",
+                   "Authorization": auth.replace(f"/{region}/states/", f"/{region}/sts/")}
+        status, _, data = self.upstream("POST", "/", b"Action=GetCallerIdentity&Version=2011-06-15", headers)
+        text = data.decode(errors="replace")
+        if status != 200 or "<Arn>" not in text:
+            return None
+        arn = text.split("<Arn>", 1)[1].split("</Arn>", 1)[0]
+        with self.server.lock:
+            self.server.identities[key] = arn
+        return arn
 
     def sfn_call(self, target: str, request: dict):
         """One Step Functions call to moto on behalf of the proxy. Moto finds the service, region and account in
@@ -861,6 +890,7 @@ class Stack:
                 "AWS_ENDPOINT_URL_SQS": moto_url,
                 "AWS_ENDPOINT_URL_SSM": moto_url,
                 "AWS_ENDPOINT_URL_CLOUDWATCH": proxy_url,
+                "AWS_ENDPOINT_URL_STS": moto_url,
                 "AWS_ACCESS_KEY_ID": "testing",
                 "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_REGION": self.region,
@@ -1041,20 +1071,31 @@ class Standins:
     def load(cls, path) -> Standins:
         return cls(json.loads(Path(path).read_text()))
 
-    def client(self, service: str, endpoint: str | None = None):
+    def client(self, service: str, endpoint: str | None = None, account: str | None = None):
+        """A boto3 client for moto (or `endpoint`); in `account` when given and not the default one, with
+        credentials from moto's STS for a role there (moto keeps resources per account)."""
         import boto3
 
+        creds = DUMMY_CREDS
+        if account and account != ACCOUNT_ID:
+            sts = boto3.client("sts", endpoint_url=self.state["moto"]["endpoint"], region_name=self.region,
+                               **DUMMY_CREDS)
+            c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/standins", RoleSessionName="standins")
+            c = c["Credentials"]
+            creds = {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"],
+                     "aws_session_token": c["SessionToken"]}
         return boto3.client(service, endpoint_url=endpoint or self.state["moto"]["endpoint"],
-                            region_name=self.region, **DUMMY_CREDS)
+                            region_name=self.region, **creds)
 
     # -- Step Functions (moto) -------------------------------------------------------------------------
-    def sfn_start(self, count: int = 1, name: str | None = None) -> dict:
-        """Create a state machine (a one-hour Wait) and start `count` executions; they stay RUNNING."""
-        sfn = self.client("stepfunctions")
+    def sfn_start(self, count: int = 1, name: str | None = None, account: str | None = None) -> dict:
+        """Create a state machine (a one-hour Wait) in `account` (default: moto's) and start `count` executions;
+        they stay RUNNING."""
+        sfn = self.client("stepfunctions", account=account)
         name = name or f"stop-gateway-test-{uuid.uuid4().hex[:8]}"
         definition = {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 3600, "End": True}}}
         sm = sfn.create_state_machine(name=name, definition=json.dumps(definition),
-                                      roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/stop-gateway-test")
+                                      roleArn=f"arn:aws:iam::{account or ACCOUNT_ID}:role/stop-gateway-test")
         # Numbered after the machine's existing executions, so starting more of the same machine never collides.
         first = len(sfn.list_executions(stateMachineArn=sm["stateMachineArn"], maxResults=1000)["executions"])
         arns = [sfn.start_execution(stateMachineArn=sm["stateMachineArn"], name=f"{name}-{first + i}")["executionArn"]
@@ -1063,8 +1104,9 @@ class Standins:
 
     def sfn_status(self, execution_arn: str) -> dict:
         # Through the proxy, which knows the executions a test finished; METADATA_ONLY, as the gateway asks: an
-        # encrypted execution's data would need kms:Decrypt.
-        sfn = self.client("stepfunctions", self.state["moto_proxy"]["endpoint"])
+        # encrypted execution's data would need kms:Decrypt. Read in the execution's own account.
+        account = execution_arn.split(":")[4] if execution_arn.count(":") >= 4 else None
+        sfn = self.client("stepfunctions", self.state["moto_proxy"]["endpoint"], account=account)
         d = sfn.describe_execution(executionArn=execution_arn, includedData="METADATA_ONLY")
         out = {"executionArn": d["executionArn"], "status": d["status"], "startDate": d["startDate"].timestamp()}
         if d.get("stopDate"):
@@ -1227,7 +1269,8 @@ def main(argv=None) -> int:
     sp = cmd("sfn-start", "create a state machine and start N executions (stay RUNNING)")
     sp.add_argument("--count", type=int, default=1)
     sp.add_argument("--name", help="state machine name (default: random)")
-    sp = cmd("sfn-status", "describe a Step Functions execution")
+    sp.add_argument("--account", help="create it in this account (default: moto's)")
+    sp = cmd("sfn-status", "describe a Step Functions execution (in the account its ARN names)")
     sp.add_argument("arn")
     sp = cmd("sfn-finish", "end a RUNNING execution (SUCCEEDED by default): the moto proxy's stop-after-end shim")
     sp.add_argument("arn")
@@ -1291,7 +1334,7 @@ def main(argv=None) -> int:
     try:
         s = Standins.load(a.state)
         result = {
-            "sfn-start": lambda: s.sfn_start(a.count, a.name),
+            "sfn-start": lambda: s.sfn_start(a.count, a.name, a.account),
             "sfn-status": lambda: s.sfn_status(a.arn),
             "sfn-finish": lambda: s.sfn_finish(a.arn, a.status),
             "sfn-recorded": lambda: s.sfn_recorded(a.clear),

@@ -87,7 +87,7 @@ impl AlarmWatch {
         let mut alarms = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = paced(&self.pacer, &self.region, Api::DescribeAlarms, deadline, || async {
+            let page = paced(&self.pacer, ("", &self.region), Api::DescribeAlarms, deadline, || async {
                 let operation = self
                     .client
                     .describe_alarms()
@@ -167,7 +167,7 @@ impl AlarmWatch {
     /// The alarm's tags; a failure to read them is kept as such, so target resolution fails closed for that
     /// alarm instead of guessing from other sources.
     async fn tags(&self, alarm: &AlarmArn, deadline: Instant) -> AlarmTags {
-        let read = paced(&self.pacer, &self.region, Api::ListAlarmTags, deadline, || async {
+        let read = paced(&self.pacer, ("", &self.region), Api::ListAlarmTags, deadline, || async {
             let operation = self.client.list_tags_for_resource().resource_arn(alarm.to_string());
             operation.send().await.map_err(|e| unmodelled(SERVICE, e))
         })

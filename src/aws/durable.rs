@@ -18,9 +18,10 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::Listed;
+use super::accounts::AccountClients;
 use super::errors::{log_mapped, throttled, timestamp, unmodelled};
 use super::pacing::{Api, Pacer, paced};
-use super::regional::{Clients, Regional};
+use super::regional::Clients;
 use crate::domain::outcome::{ExecutionState, StopText};
 use crate::domain::target::{Service, TargetArn, TargetKind};
 use crate::error::StopError;
@@ -36,21 +37,21 @@ const LIST_PAGE: usize = 1000;
 
 /// Durable execution adapter; holds one client per region and the shared pacer.
 pub struct DurableAdapter {
-    clients: Regional<Clients<Client>>,
+    clients: AccountClients<Clients<Client>>,
     pacer: Arc<Pacer>,
 }
 
 impl DurableAdapter {
     /// Wraps the regional clients.
-    pub fn new(clients: Regional<Clients<Client>>, pacer: Arc<Pacer>) -> Self {
+    pub fn new(clients: AccountClients<Clients<Client>>, pacer: Arc<Pacer>) -> Self {
         DurableAdapter { clients, pacer }
     }
 
     /// Reads the execution's status.
     pub async fn describe(&self, target: &TargetArn, deadline: Instant) -> Result<ExecutionState, StopError> {
-        let region = target.region().as_str();
-        let client = self.clients.client(region).read;
-        let out = paced(&self.pacer, region, Api::GetDurableExecution, deadline, || async {
+        let scope = (target.account().as_str(), target.region().as_str());
+        let client = self.clients.client(target.account(), scope.1)?.read;
+        let out = paced(&self.pacer, scope, Api::GetDurableExecution, deadline, || async {
             // Status only: an input or result of up to 6 MB never needs to reach the gateway.
             let operation =
                 client.get_durable_execution().durable_execution_arn(target.to_string()).include_execution_data(false);
@@ -75,14 +76,14 @@ impl DurableAdapter {
     ) -> Result<Option<DateTime<Utc>>, StopError> {
         // Serialising a struct of strings cannot fail; an empty string would only lose the pointers.
         let error_data = serde_json::to_string(&text.error_data()).unwrap_or_default();
-        let client = self.clients.client(target.region().as_str()).stop;
-        let region = target.region().as_str();
+        let scope = (target.account().as_str(), target.region().as_str());
+        let client = self.clients.client(target.account(), scope.1)?.stop;
         let error = ErrorObject::builder()
             .error_type(text.error_code.as_str())
             .error_message(text.reason.as_str())
             .error_data(error_data)
             .build();
-        let out = paced(&self.pacer, region, Api::StopDurableExecution, deadline, || async {
+        let out = paced(&self.pacer, scope, Api::StopDurableExecution, deadline, || async {
             let operation =
                 client.stop_durable_execution().durable_execution_arn(target.to_string()).error(error.clone());
             operation.send().await.map_err(|e| stop_error(target, e))
@@ -164,11 +165,11 @@ impl DurableAdapter {
         deadline: Instant,
         mut page: impl FnMut(&[Execution]) -> bool,
     ) -> Result<(), StopError> {
-        let region = function.region().as_str();
-        let client = self.clients.client(region).read;
+        let scope = (function.account().as_str(), function.region().as_str());
+        let client = self.clients.client(function.account(), scope.1)?.read;
         let mut marker: Option<String> = None;
         loop {
-            let out = paced(&self.pacer, region, Api::ListDurableExecutionsByFunction, deadline, || async {
+            let out = paced(&self.pacer, scope, Api::ListDurableExecutionsByFunction, deadline, || async {
                 let operation = client
                     .list_durable_executions_by_function()
                     .function_name(unqualified)
@@ -195,9 +196,9 @@ impl DurableAdapter {
         alias: &str,
         deadline: Instant,
     ) -> Result<Vec<Option<String>>, StopError> {
-        let region = function.region().as_str();
-        let client = self.clients.client(region).read;
-        let out = paced(&self.pacer, region, Api::GetAlias, deadline, || async {
+        let scope = (function.account().as_str(), function.region().as_str());
+        let client = self.clients.client(function.account(), scope.1)?.read;
+        let out = paced(&self.pacer, scope, Api::GetAlias, deadline, || async {
             let operation = client.get_alias().function_name(unqualified).name(alias);
             operation.send().await.map_err(|e| alias_error(function, e))
         })

@@ -1,7 +1,7 @@
 //! Pacing: every AWS call at the rate the quota allows, tried again while it is throttled, and never past the
 //! invocation's deadline.
 //!
-//! One token bucket per (region, API), sized like AWS's default API quotas, so a bulk stop runs at the fastest
+//! One token bucket per (account, region, API), sized like AWS's default API quotas, so a bulk stop runs at the fastest
 //! rate the account allows instead of tripping throttling and backing off; [`paced`] wraps every call the
 //! adapters make. Knows nothing of the SDK: calls come in as closures that return [`StopError`].
 
@@ -131,14 +131,15 @@ impl Bucket {
     }
 }
 
-/// One bucket, shared by every task calling that API in that region.
+/// One bucket, shared by every task calling that API in that account and region.
 type SharedBucket = Arc<tokio::sync::Mutex<Bucket>>;
 
-/// Token buckets per (region, API), created on first use and shared by every request the process handles.
+/// Token buckets per (account, region, API), created on first use and shared by every request the process
+/// handles: AWS's quotas are per account and region.
 #[derive(Debug, Default)]
 pub struct Pacer {
     overrides: HashMap<Api, Rate>,
-    buckets: Mutex<HashMap<(String, Api), SharedBucket>>,
+    buckets: Mutex<HashMap<(String, String, Api), SharedBucket>>,
 }
 
 impl Pacer {
@@ -169,12 +170,12 @@ impl Pacer {
         self.overrides.get(&api).copied().unwrap_or_else(|| default_rate(region, api))
     }
 
-    /// Waits until a request to `api` in `region` fits the quota, then takes a token.
-    pub async fn acquire(&self, region: &str, api: Api) {
+    /// Waits until a request to `api` in `account` and `region` fits the quota, then takes a token.
+    pub async fn acquire(&self, account: &str, region: &str, api: Api) {
         let bucket = {
             let Ok(mut buckets) = self.buckets.lock() else { return };
             buckets
-                .entry((region.to_owned(), api))
+                .entry((account.to_owned(), region.to_owned(), api))
                 .or_insert_with(|| {
                     let rate = self.rate(region, api);
                     Arc::new(tokio::sync::Mutex::new(Bucket { rate, tokens: rate.burst, last: Instant::now() }))
@@ -221,7 +222,7 @@ fn throttle_retries(api: Api) -> u32 {
 /// caller either reads or stops after describing first.
 pub(crate) async fn paced<T, F, Fut>(
     pacer: &Pacer,
-    region: &str,
+    (account, region): (&str, &str),
     api: Api,
     deadline: Instant,
     mut call: F,
@@ -233,7 +234,7 @@ where
     let mut attempt = 0;
     let cutoff = deadline.checked_sub(ANSWER_RESERVE).unwrap_or(deadline);
     loop {
-        pacer.acquire(region, api).await;
+        pacer.acquire(account, region, api).await;
         let Ok(result) = tokio::time::timeout_at(cutoff, call()).await else {
             return Err(StopError::Upstream {
                 service: api.service_name(),
@@ -249,6 +250,7 @@ where
                 let wait = wait_for(retry_after, attempt);
                 tracing::debug!(
                     api = api.name(),
+                    account,
                     region,
                     attempt,
                     wait_ms = wait.as_millis() as u64,
@@ -290,11 +292,25 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn each_account_has_its_own_quota() {
+        let pacer = Pacer::from_spec("StopExecution=5/1").unwrap();
+        let start = tokio::time::Instant::now();
+        for account in ["111122223333", "222233334444"] {
+            for _ in 0..5 {
+                pacer.acquire(account, "us-east-1", Api::StopExecution).await;
+            }
+        }
+        assert!(start.elapsed() < Duration::from_millis(1), "a second account's burst is its own");
+        pacer.acquire("111122223333", "us-east-1", Api::StopExecution).await;
+        assert!(start.elapsed() >= Duration::from_millis(900), "the first account's bucket is empty");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_drained_bucket_refills_at_its_rate() {
         let pacer = Pacer::from_spec("StopExecution=5/10").unwrap();
         let start = tokio::time::Instant::now();
         for _ in 0..25 {
-            pacer.acquire("us-east-1", Api::StopExecution).await;
+            pacer.acquire("111122223333", "us-east-1", Api::StopExecution).await;
         }
         // 5 from the burst, then 20 at 10 per second: about two seconds of (virtual) time.
         let elapsed = start.elapsed().as_secs_f64();

@@ -16,9 +16,10 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::Listed;
+use super::accounts::AccountClients;
 use super::errors::{log_mapped, throttled, timestamp, unmodelled};
 use super::pacing::{Api, Pacer, paced};
-use super::regional::{Clients, Regional};
+use super::regional::Clients;
 use crate::domain::outcome::{ExecutionState, StopText};
 use crate::domain::target::{Service, TargetArn};
 use crate::error::StopError;
@@ -29,21 +30,26 @@ const LIST_PAGE: usize = 1000;
 
 /// Step Functions adapter; holds one client per region and the shared pacer.
 pub struct SfnAdapter {
-    clients: Regional<Clients<Client>>,
+    clients: AccountClients<Clients<Client>>,
     pacer: Arc<Pacer>,
 }
 
 impl SfnAdapter {
     /// Wraps the regional clients.
-    pub fn new(clients: Regional<Clients<Client>>, pacer: Arc<Pacer>) -> Self {
+    pub fn new(clients: AccountClients<Clients<Client>>, pacer: Arc<Pacer>) -> Self {
         SfnAdapter { clients, pacer }
+    }
+
+    /// Takes the request's role session in `account` now, if it needs one (see `accounts::AccountClients`).
+    pub async fn prepare(&self, account: &crate::domain::aws_ids::AccountId) -> Result<(), StopError> {
+        self.clients.prepare(account).await
     }
 
     /// Reads the execution's status.
     pub async fn describe(&self, target: &TargetArn, deadline: Instant) -> Result<ExecutionState, StopError> {
-        let region = target.region().as_str();
-        let client = self.clients.client(region).read;
-        let out = paced(&self.pacer, region, Api::DescribeExecution, deadline, || async {
+        let scope = (target.account().as_str(), target.region().as_str());
+        let client = self.clients.client(target.account(), scope.1)?.read;
+        let out = paced(&self.pacer, scope, Api::DescribeExecution, deadline, || async {
             // Status only: the gateway never needs input or output, and without them an encrypted execution's
             // describe needs no kms:Decrypt.
             let operation =
@@ -68,10 +74,10 @@ impl SfnAdapter {
         text: &StopText<'_>,
         deadline: Instant,
     ) -> Result<Option<DateTime<Utc>>, StopError> {
-        let region = target.region().as_str();
-        let client = self.clients.client(region).stop;
+        let scope = (target.account().as_str(), target.region().as_str());
+        let client = self.clients.client(target.account(), scope.1)?.stop;
         let cause = text.cause();
-        let out = paced(&self.pacer, region, Api::StopExecution, deadline, || async {
+        let out = paced(&self.pacer, scope, Api::StopExecution, deadline, || async {
             let operation =
                 client.stop_execution().execution_arn(target.to_string()).error(text.error_code.as_str()).cause(&cause);
             operation.send().await.map_err(|e| stop_error(target, e))
@@ -88,9 +94,9 @@ impl SfnAdapter {
         target: &TargetArn,
         deadline: Instant,
     ) -> Result<Option<DateTime<Utc>>, StopError> {
-        let region = target.region().as_str();
-        let client = self.clients.client(region).stop;
-        let out = paced(&self.pacer, region, Api::StopExecution, deadline, || async {
+        let scope = (target.account().as_str(), target.region().as_str());
+        let client = self.clients.client(target.account(), scope.1)?.stop;
+        let out = paced(&self.pacer, scope, Api::StopExecution, deadline, || async {
             let operation = client.stop_execution().execution_arn(target.to_string());
             operation.send().await.map_err(|e| stop_error(target, e))
         })
@@ -147,10 +153,11 @@ impl SfnAdapter {
         deadline: Instant,
         mut page: impl FnMut(&[ExecutionListItem]) -> bool,
     ) -> Result<(), StopError> {
-        let (region, client) = (machine.region().as_str(), self.clients.client(machine.region().as_str()).read);
+        let scope = (machine.account().as_str(), machine.region().as_str());
+        let client = self.clients.client(machine.account(), scope.1)?.read;
         let mut token: Option<String> = None;
         loop {
-            let out = paced(&self.pacer, region, Api::ListExecutions, deadline, || async {
+            let out = paced(&self.pacer, scope, Api::ListExecutions, deadline, || async {
                 let operation = client
                     .list_executions()
                     .state_machine_arn(machine.to_string())

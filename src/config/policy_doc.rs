@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;
 
+use crate::domain::accounts::{ACCOUNT_PLACEHOLDER, AccountRoleRule, AccountRoles, Accounts};
 use crate::domain::alarm::{AlarmMapping, AlarmRouting, AlarmSelector};
 use crate::domain::aws_ids::{AccountId, Partition, Region};
 use crate::domain::caller::{AlarmArn, OrgId};
@@ -66,6 +67,16 @@ struct PolicyDoc {
     alarm_targets: Vec<AlarmTargetsDoc>,
     #[serde(default)]
     rules: Vec<RuleDoc>,
+    #[serde(default)]
+    account_roles: Vec<AccountRoleDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountRoleDoc {
+    accounts: Vec<String>,
+    role: String,
+    external_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -191,7 +202,80 @@ pub fn parse_policy(text: &str, format: Format) -> Result<PolicyDocument, Policy
     };
     let routing = parse_routing(doc.named_targets, doc.alarm_targets)?;
     let kms_fallback = doc.kms_fallback.unwrap_or(true);
-    Ok(PolicyDocument { policy: Policy { dry_run: doc.dry_run, rules, max_executions, kms_fallback }, routing })
+    let accounts = parse_account_roles(doc.account_roles)?;
+    Ok(PolicyDocument {
+        policy: Policy { dry_run: doc.dry_run, rules, max_executions, kms_fallback, accounts },
+        routing,
+    })
+}
+
+/// `[[account_roles]]`: each role must be an IAM role in the account it is assumed for (a role elsewhere would
+/// act in the wrong account), written with `{account}` when the entry covers every account.
+fn parse_account_roles(docs: Vec<AccountRoleDoc>) -> Result<AccountRoles, PolicyError> {
+    let mut roles = AccountRoles::default();
+    for (i, doc) in docs.into_iter().enumerate() {
+        let path = format!("account_roles[{i}]");
+        let accounts = match doc.accounts.as_slice() {
+            [] => return Err(at(format!("{path}.accounts"), "list at least one account, or \"*\" for any")),
+            [only] if only == "*" => Accounts::Any,
+            list => {
+                let mut exact = Vec::with_capacity(list.len());
+                for (j, a) in list.iter().enumerate() {
+                    exact.push(AccountId::parse(a).map_err(|e| at(format!("{path}.accounts[{j}]"), e))?);
+                }
+                Accounts::Exact(exact)
+            }
+        };
+        let role_path = format!("{path}.role");
+        match &accounts {
+            Accounts::Any => {
+                if !doc.role.contains(ACCOUNT_PLACEHOLDER) {
+                    return Err(at(role_path, "an entry for every account names the role with {account}"));
+                }
+                check_role_arn(&doc.role.replace(ACCOUNT_PLACEHOLDER, "111111111111"), "111111111111")
+                    .map_err(|e| at(&role_path, e))?;
+            }
+            Accounts::Exact(list) => {
+                for account in list {
+                    let arn = doc.role.replace(ACCOUNT_PLACEHOLDER, account.as_str());
+                    check_role_arn(&arn, account.as_str()).map_err(|e| at(&role_path, e))?;
+                }
+            }
+        }
+        if let Some(id) = &doc.external_id {
+            let ok = (2..=1224).contains(&id.len())
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@:/_-".contains(&b));
+            if !ok {
+                return Err(at(
+                    format!("{path}.external_id"),
+                    "use 2-1224 characters from A-Z a-z 0-9 + = , . @ : / _ -",
+                ));
+            }
+        }
+        roles.rules.push(AccountRoleRule { accounts, role: doc.role, external_id: doc.external_id });
+    }
+    Ok(roles)
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME` in `account`, in the grammar IAM documents for role names
+/// (`[\w+=,.@-]`, at most 64) and paths.
+fn check_role_arn(arn: &str, account: &str) -> Result<(), String> {
+    let fields: Vec<&str> = arn.splitn(6, ':').collect();
+    let ["arn", partition, "iam", "", role_account, resource] = fields.as_slice() else {
+        return Err(format!("{arn:?} is not an IAM role ARN (arn:PARTITION:iam::ACCOUNT:role/NAME)"));
+    };
+    if Partition::parse(partition).is_none() {
+        return Err(format!("{arn:?}: unknown partition {partition:?}"));
+    }
+    if *role_account != account {
+        return Err(format!("{arn:?} is not in account {account}: the role must be in the account it acts in"));
+    }
+    let name = resource.strip_prefix("role/").and_then(|r| r.rsplit('/').next()).unwrap_or_default();
+    let valid = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b));
+    if name.is_empty() || name.len() > 64 || !valid(resource) || resource.len() > 512 {
+        return Err(format!("{arn:?}: the role name must be 1-64 characters from A-Z a-z 0-9 + = , . @ _ -"));
+    }
+    Ok(())
 }
 
 fn parse_routing(named: BTreeMap<String, String>, mappings: Vec<AlarmTargetsDoc>) -> Result<AlarmRouting, PolicyError> {
@@ -543,6 +627,49 @@ names = ["*"]
             "principals = [\"arn:aws:sts:us-east-1:111122223333:x\"]\n[rules.targets]",
         );
         assert!(error(&bad).contains("principals[0]"), "{}", error(&bad));
+    }
+
+    #[test]
+    fn account_roles_must_name_a_role_in_the_account_they_act_in() {
+        let ok = format!(
+            "{MINIMAL}\n[[account_roles]]\naccounts = [\"222233334444\"]\nrole = \"arn:aws:iam::222233334444:role/t\"\nexternal_id = \"ext-1\"\n\n[[account_roles]]\naccounts = [\"*\"]\nrole = \"arn:aws:iam::{{account}}:role/path/stop-gateway-target\"\n"
+        );
+        let roles = parse_policy(&ok, Format::Toml).unwrap().policy.accounts;
+        assert_eq!(roles.rules.len(), 2);
+        let entry = |body: &str| format!("{MINIMAL}\n[[account_roles]]\n{body}\n");
+        let table = [
+            (
+                entry("accounts = []\nrole = \"arn:aws:iam::222233334444:role/t\""),
+                "account_roles[0].accounts: list at least one",
+            ),
+            (entry("accounts = [\"1\"]\nrole = \"arn:aws:iam::222233334444:role/t\""), "account_roles[0].accounts[0]:"),
+            (
+                entry("accounts = [\"222233334444\"]\nrole = \"arn:aws:iam::999999999999:role/t\""),
+                "account_roles[0].role: \"arn:aws:iam::999999999999:role/t\" is not in account 222233334444",
+            ),
+            (
+                entry("accounts = [\"*\"]\nrole = \"arn:aws:iam::222233334444:role/t\""),
+                "account_roles[0].role: an entry for every account",
+            ),
+            (
+                entry("accounts = [\"222233334444\"]\nrole = \"arn:aws:iam::222233334444:user/t\""),
+                "account_roles[0].role:",
+            ),
+            (
+                entry("accounts = [\"222233334444\"]\nrole = \"arn:aws:iam::222233334444:role/t t\""),
+                "account_roles[0].role:",
+            ),
+            (
+                entry(
+                    "accounts = [\"222233334444\"]\nrole = \"arn:aws:iam::222233334444:role/t\"\nexternal_id = \"x\"",
+                ),
+                "account_roles[0].external_id:",
+            ),
+        ];
+        for (text, expected) in table {
+            let err = error(&text);
+            assert!(err.starts_with(expected), "expected {expected:?}, got {err:?}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::caller::Caller;
 use super::outcome::{ExecutionResult, Handled, Outcome};
 use super::policy::PolicyVersion;
 use super::request::SourceKind;
+use super::target::TargetArn;
 use super::text::bounded;
 
 /// Version of the audit record's shape.
@@ -115,6 +116,10 @@ pub struct AuditTarget {
     pub arn: Option<String>,
     /// Kind of target (`sfn-execution`, …) when the ARN parsed.
     pub kind: Option<&'static str>,
+    /// The target's account, when the ARN parsed: with the caller's, the two accounts a cross-account stop
+    /// spans.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// Further targets (an alarm may resolve to several).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub additional: Vec<String>,
@@ -194,6 +199,11 @@ impl AuditEvent {
             target: AuditTarget {
                 arn: facts.target.as_deref().map(bounded),
                 kind: facts.target_kind,
+                account: facts
+                    .target_kind
+                    .and(facts.target.as_deref())
+                    .and_then(|arn| TargetArn::parse(arn).ok())
+                    .map(|t| t.account().to_string()),
                 additional: facts.extra_targets.clone(),
             },
             reason: facts.reason.as_deref().map(bounded),
@@ -244,6 +254,7 @@ impl AuditEvent {
             target: AuditTarget {
                 arn: Some(execution.target.to_string()),
                 kind: Some(execution.target.kind_name()),
+                account: Some(execution.target.account().to_string()),
                 additional: vec![],
             },
             decision: None,

@@ -3,6 +3,7 @@
 //! Must not depend on the AWS SDK, the Lambda runtime or any wire format. Within it, dependencies point one
 //! way: `aws_ids` and `text` ← `target`, `caller`, `glob` ← `request`, `policy`, `alarm` ← `latch`, `outcome`, `audit`.
 
+pub mod accounts;
 pub mod alarm;
 pub mod audit;
 pub mod aws_ids;

@@ -5,6 +5,7 @@
 //! stands for any run of characters. There are no prefix or substring matches. Deny rules win over allow rules;
 //! with no matching allow rule the answer is deny. Pure: no SDK, no serde; documents are parsed elsewhere.
 
+use super::accounts::AccountRoles;
 use super::caller::Caller;
 use super::glob::{Field, Glob};
 use super::target::TargetArn;
@@ -242,6 +243,8 @@ pub struct Policy {
     /// Whether a Step Functions stop that fails on the execution's KMS key (access denied, key unusable) is sent
     /// once more with neither error nor cause, which needs no KMS permission; rules may say otherwise.
     pub kms_fallback: bool,
+    /// The role to assume in each other account the rules reach.
+    pub accounts: AccountRoles,
 }
 
 /// The policy's answer, with the rule that decided and one line of rationale.
@@ -455,7 +458,7 @@ mod tests {
     }
 
     fn policy(rules: Vec<Rule>) -> Policy {
-        Policy { dry_run: false, rules, max_executions: 100, kms_fallback: true }
+        Policy { dry_run: false, rules, max_executions: 100, kms_fallback: true, accounts: AccountRoles::default() }
     }
 
     fn oncall() -> CallerMatch {

@@ -13,9 +13,10 @@ use aws_smithy_types::DateTime;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use serde_json::value::RawValue;
+use stop_gateway::aws::accounts::AccountClients;
 use stop_gateway::aws::alarms::AlarmWatch;
 use stop_gateway::aws::durable::DurableAdapter;
-use stop_gateway::aws::regional::{Clients, Regional};
+use stop_gateway::aws::regional::Clients;
 use stop_gateway::aws::sfn::SfnAdapter;
 use stop_gateway::config::policy_doc::{Format, PolicyDocument, parse_policy};
 use stop_gateway::config::store::{LoadedPolicy, PolicyStore};
@@ -56,13 +57,22 @@ pub fn lambda_client(rules: &[&Rule]) -> aws_sdk_lambda::Client {
 
 /// A Step Functions adapter whose every region is served by `client`, with its own pacer.
 pub fn sfn_adapter(client: aws_sdk_sfn::Client) -> SfnAdapter {
-    SfnAdapter::new(Regional::new("us-east-1", move |_: &str| Clients::same(client.clone())), Arc::default())
+    SfnAdapter::new(
+        AccountClients::new("us-east-1", Arc::default(), move |_: &str, _| Clients::same(client.clone())),
+        Arc::default(),
+    )
 }
 
 /// A durable-execution adapter whose every region is served by `client`, with its own pacer.
 pub fn durable_adapter(client: aws_sdk_lambda::Client) -> DurableAdapter {
-    DurableAdapter::new(Regional::new("us-east-1", move |_: &str| Clients::same(client.clone())), Arc::default())
+    DurableAdapter::new(
+        AccountClients::new("us-east-1", Arc::default(), move |_: &str, _| Clients::same(client.clone())),
+        Arc::default(),
+    )
 }
+
+/// The account the mocked gateway runs in (the samples' account).
+pub const HOME_FUNCTION: &str = "arn:aws:lambda:us-east-1:111122223333:function:stop-gateway";
 
 /// A gateway and the policy it is to apply.
 pub struct Armed {
@@ -74,7 +84,9 @@ pub struct Armed {
 
 /// A gateway over the given clients, every region served by the same mock, under `policy`.
 pub fn gateway(policy: Policy, sfn: aws_sdk_sfn::Client, lambda: aws_sdk_lambda::Client) -> Armed {
-    Armed { gateway: Gateway::new(sfn_adapter(sfn), durable_adapter(lambda), BulkSettings::default()), policy }
+    let gateway = Gateway::new(sfn_adapter(sfn), durable_adapter(lambda), BulkSettings::default());
+    gateway.learn_home(HOME_FUNCTION);
+    Armed { gateway, policy }
 }
 
 /// A deadline far enough away not to matter.
@@ -423,7 +435,7 @@ pub fn request_record(
         door_request_id: None,
         source,
         caller: None,
-        target: stop_gateway::domain::audit::AuditTarget { arn: None, kind: None, additional: vec![] },
+        target: stop_gateway::domain::audit::AuditTarget { arn: None, kind: None, account: None, additional: vec![] },
         reason: None,
         reason_truncated: false,
         error_code: None,

@@ -119,7 +119,22 @@ impl Standins {
         out["executionArns"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect()
     }
 
-    /// The status of an execution, as the stand-in reports it.
+    /// Starts `count` RUNNING executions of a new state machine named `name` in `account` (moto keeps resources
+    /// per account; another account's are invisible from the default one).
+    pub fn sfn_start_in(&self, account: &str, name: &str, count: usize) -> Vec<String> {
+        let out = self.cli(&["sfn-start", "--name", name, "--count", &count.to_string(), "--account", account]);
+        out["executionArns"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect()
+    }
+
+    /// Who made each StopExecution of this execution that used assumed-role credentials
+    /// (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`, as moto's STS names the caller).
+    pub fn sfn_stop_callers(&self, arn: &str) -> Vec<String> {
+        let all = self.cli(&["sfn-recorded"]);
+        let stops = all.as_array().unwrap().iter().filter(|r| r["body"]["executionArn"] == arn);
+        stops.filter_map(|r| r["caller"].as_str().map(str::to_owned)).collect()
+    }
+
+    /// The status of an execution, as the stand-in reports it (read in the account its ARN names).
     pub fn sfn_status(&self, arn: &str) -> String {
         self.cli(&["sfn-status", arn])["status"].as_str().unwrap().to_owned()
     }

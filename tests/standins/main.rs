@@ -3,6 +3,7 @@
 //! `standins/setup.sh` (and, for the contract test, the schemathesis virtualenv); `scripts/test` installs both.
 //! Without them every test here fails with a message naming the command to run.
 
+mod accounts;
 mod contract;
 mod e2e;
 mod faults;

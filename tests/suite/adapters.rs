@@ -15,8 +15,9 @@ use aws_smithy_mocks::{Rule, mock};
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::DateTime;
 use aws_smithy_types::body::SdkBody;
+use stop_gateway::aws::accounts::AccountClients;
 use stop_gateway::aws::pacing::Pacer;
-use stop_gateway::aws::regional::{Clients, Regional};
+use stop_gateway::aws::regional::Clients;
 use stop_gateway::aws::sfn::SfnAdapter;
 use stop_gateway::domain::target::TargetArn;
 use stop_gateway::error::StopError;
@@ -301,7 +302,10 @@ async fn a_transient_read_failure_is_tried_again_and_a_stop_is_not() {
     let read = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, &rules, |c| c.retry_config(read_retries()));
     let stop_client = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, &rules, |c| c.retry_config(single_attempt()));
     let adapter = SfnAdapter::new(
-        Regional::new("us-east-1", move |_: &str| Clients { read: read.clone(), stop: stop_client.clone() }),
+        AccountClients::new("us-east-1", Arc::default(), move |_: &str, _| Clients {
+            read: read.clone(),
+            stop: stop_client.clone(),
+        }),
         Arc::new(Pacer::default()),
     );
     let state = adapter.describe(&target, far_deadline()).await.unwrap();

@@ -15,8 +15,9 @@ use aws_smithy_types::DateTime;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use serde_json::value::RawValue;
+use stop_gateway::aws::accounts::AccountClients;
 use stop_gateway::aws::durable::DurableAdapter;
-use stop_gateway::aws::regional::{Clients, Regional};
+use stop_gateway::aws::regional::Clients;
 use stop_gateway::aws::sfn::SfnAdapter;
 use stop_gateway::domain::audit::AuditEvent;
 use stop_gateway::handler::handle;
@@ -135,16 +136,20 @@ async fn targets_in_another_region_get_their_own_cached_client() {
     let client = sfn_client(&[&describe]);
     let regions = Arc::new(std::sync::Mutex::new(Vec::new()));
     let built = regions.clone();
-    let sfn = Regional::new("us-east-1", move |region: &str| {
+    let sfn = AccountClients::new("us-east-1", Arc::default(), move |region: &str, _| {
         built.lock().unwrap().push(region.to_owned());
         Clients::same(client.clone())
     });
     let pacer = std::sync::Arc::new(stop_gateway::aws::pacing::Pacer::default());
     let gateway = Gateway::new(
         SfnAdapter::new(sfn, pacer.clone()),
-        DurableAdapter::new(Regional::new("us-east-1", |_: &str| Clients::same(lambda_client(&[]))), pacer),
+        DurableAdapter::new(
+            AccountClients::new("us-east-1", Arc::default(), |_: &str, _| Clients::same(lambda_client(&[]))),
+            pacer,
+        ),
         stop_gateway::service::BulkSettings::default(),
     );
+    gateway.learn_home(testkit::mocks::HOME_FUNCTION);
     let app = testkit::mocks::app(Armed { gateway, policy: example_policy() });
     let eu = HTTP.replace("arn:aws:states:us-east-1:", "arn:aws:states:eu-west-1:");
     for _ in 0..3 {

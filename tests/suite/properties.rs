@@ -176,7 +176,8 @@ proptest! {
 
     /// Through the whole stop flow (mocked AWS that would stop anything): a target that no allow rule lets this
     /// caller stop, or that a deny rule protects, sees no stop call at all; an allowed one sees exactly one,
-    /// unless it is of a form with no stop of its own (then none, and the answer says `not_stoppable`).
+    /// unless it is of a form with no stop of its own (then none, and the answer says `not_stoppable`) or in
+    /// another account the policy names no role for (none, `account_not_configured`).
     #[test]
     fn a_target_outside_every_allow_rule_is_never_stopped(
         policy in policy(),
@@ -184,6 +185,7 @@ proptest! {
         target in target(),
     ) {
         let stoppable = target.not_stoppable_reason().is_none();
+        let home = target.account().as_str() == "111122223333";
         let request = request(caller, target);
         let allowed = allowed_by_rules(&policy, &request.caller, &request.targets[0]);
         let world = RunningWorld::new();
@@ -193,10 +195,12 @@ proptest! {
             armed.gateway.stop_targets(&armed.policy, &request, "audit-1", deadline).await
         });
         let stops = world.sfn_stops.lock().unwrap().len() + world.durable_stops.lock().unwrap().len();
-        prop_assert_eq!(stops, usize::from(allowed && stoppable), "decision {:?}", handled.decision);
-        prop_assert_eq!(handled.result.is_ok(), allowed && stoppable);
+        prop_assert_eq!(stops, usize::from(allowed && stoppable && home), "decision {:?}", handled.decision);
+        prop_assert_eq!(handled.result.is_ok(), allowed && stoppable && home);
         if allowed && !stoppable {
             prop_assert_eq!(handled.result.as_ref().map_err(|e| e.code()).err(), Some("not_stoppable"));
+        } else if allowed && !home {
+            prop_assert_eq!(handled.result.as_ref().map_err(|e| e.code()).err(), Some("account_not_configured"));
         }
     }
 
