@@ -1,6 +1,6 @@
 //! `check FILE`: the policy document loaded exactly as the function loads it, every error with its field and
-//! line, and warnings about rules that can never match, allow rules a deny rule shadows, and allow rules wider
-//! than their neighbours.
+//! line, and warnings about rules that can never match, allow rules a deny rule shadows, allow rules wider
+//! than their neighbours, and target accounts no `[[account_roles]]` entry reaches.
 
 use std::fmt::Write as _;
 
@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::config::policy_doc::{Format, parse_policy};
 use crate::config::store::{LoadedPolicy, load, sha256_hex};
-use crate::domain::aws_ids::{Partition, Region};
+use crate::domain::aws_ids::{AccountId, Partition, Region};
 use crate::domain::glob::{Field, Glob};
 use crate::domain::policy::{CallerMatch, Effect, Policy, PrincipalPattern, Rule, TargetMatch};
 
@@ -167,9 +167,32 @@ fn warnings(policy: &Policy, text: &str) -> Vec<String> {
                     rule.id, neighbour.id
                 ));
             }
+            for account in accounts_without_role(rule, policy) {
+                out.push(format!(
+                    "allow rule {:?} allows targets in account {account}, which account_roles names no role for: unless it is the function's own account, they are refused (account_not_configured){at}",
+                    rule.id
+                ));
+            }
         }
     }
     out
+}
+
+/// The exact target accounts an allow rule names that no `[[account_roles]]` entry covers, once the document
+/// has any entry (a single-account policy has none, and needs none).
+fn accounts_without_role<'a>(rule: &'a Rule, policy: &Policy) -> Vec<&'a str> {
+    let (roles, Field::OneOf(accounts)) = (&policy.accounts, &rule.targets.accounts) else { return vec![] };
+    if roles.rules.is_empty() {
+        return vec![];
+    }
+    accounts
+        .iter()
+        .filter(|a| {
+            AccountId::parse(a)
+                .is_ok_and(|id| roles.access(None, &id) == crate::domain::accounts::Access::NotConfigured)
+        })
+        .map(String::as_str)
+        .collect()
 }
 
 /// Why no caller or target could satisfy a rule, if none could.

@@ -139,6 +139,19 @@ fn check_warns_on_rules_that_cannot_match_are_shadowed_or_are_wider_than_their_n
             ),
             "allow rule \"everything\" allows every name where rule \"narrow\" lists them",
         ),
+        (
+            format!(
+                "{}\n[[account_roles]]\naccounts = [\"222233334444\"]\nrole = \"arn:aws:iam::222233334444:role/t\"\n",
+                rule(
+                    "two-accounts",
+                    "allow",
+                    r#"{ accounts = ["111122223333"] }"#,
+                    &TARGETS
+                        .replace(r#"accounts = ["111122223333"]"#, r#"accounts = ["222233334444", "555566667777"]"#)
+                ),
+            ),
+            "allows targets in account 555566667777, which account_roles names no role for",
+        ),
     ];
     for (i, (rules, warning)) in cases.iter().enumerate() {
         let path = file(&format!("warn-{i}"), &format!("version = 1\n{rules}"));
