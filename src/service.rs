@@ -404,7 +404,8 @@ impl Gateway {
             .await
     }
 
-    /// What a describe shows about an execution this request sent a stop to.
+    /// What a describe shows about an execution this request sent an accepted stop to: stopped, finished some
+    /// other way, or (implausibly) still running, which a retry settles.
     async fn confirm_one(
         &self,
         target: &TargetArn,
@@ -478,15 +479,7 @@ impl Gateway {
             return Ok(Outcome::Stopped { previous_status: before.status, stopped_at, kms_fallback: fallback });
         }
         // The service accepted the call but its reply proves nothing; ask again.
-        let after = self.describe(target, deadline).await?;
-        if after.stoppable {
-            return Err(StopError::Upstream {
-                service: target.service().display_name(),
-                retryable: true,
-                source: format!("stop accepted but the execution is still {}", after.status).into(),
-            });
-        }
-        Ok(finished_after_stop(before.status, after, fallback))
+        self.confirm_one(target, before.status, fallback, deadline).await
     }
 
     async fn describe(&self, target: &TargetArn, deadline: Instant) -> Result<ExecutionState, StopError> {

@@ -17,11 +17,11 @@ use aws_sdk_lambda::types::{ErrorObject, Execution, ExecutionStatus};
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::Listed;
 use super::accounts::AccountClients;
 use super::errors::{log_mapped, throttled, timestamp, unmodelled};
 use super::pacing::{Api, Pacer, paced};
 use super::regional::Clients;
+use super::{Confirming, LIST_PAGE, Listed};
 use crate::domain::outcome::{ExecutionState, StopText};
 use crate::domain::target::{Service, TargetArn, TargetKind};
 use crate::error::StopError;
@@ -32,8 +32,6 @@ const SERVICE: &str = Service::Lambda.display_name();
 /// (StopDurableExecution). `PAUSING`/`PAUSED` are not in the locked SDK's enum yet, so statuses are compared as
 /// strings and sent through `ExecutionStatus::from`.
 const STOPPABLE: &[&str] = &["RUNNING", "PAUSING", "PAUSED"];
-/// The most executions one `ListDurableExecutionsByFunction` page returns.
-const LIST_PAGE: usize = 1000;
 
 /// Durable execution adapter; holds one client per region and the shared pacer.
 pub struct DurableAdapter {
@@ -136,24 +134,13 @@ impl DurableAdapter {
         };
         let (partition, region, account) = (function.partition(), function.region(), function.account());
         let unqualified = format!("arn:{partition}:lambda:{region}:{account}:function:{name}");
-        let mut found = HashMap::new();
-        let mut pages_left = wanted.len() / LIST_PAGE + 2;
+        let mut confirming = Confirming::new(wanted);
         self.list_version(function, &unqualified, None, &["STOPPED"], deadline, |page| {
-            for item in page {
-                let (Ok(arn), Some(ended)) =
-                    (TargetArn::parse(item.durable_execution_arn()), item.end_timestamp().and_then(timestamp))
-                else {
-                    continue;
-                };
-                if wanted.contains(&arn) {
-                    found.insert(arn, ended);
-                }
-            }
-            pages_left -= 1;
-            found.len() < wanted.len() && pages_left > 0
+            let items = page.iter().map(|e| (e.durable_execution_arn(), e.end_timestamp().and_then(timestamp)));
+            confirming.page(items)
         })
         .await?;
-        Ok(found)
+        Ok(confirming.found())
     }
 
     async fn list_version(

@@ -16,7 +16,48 @@ pub mod sdk;
 pub mod sfn;
 pub mod ssm;
 
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+
 use crate::domain::target::TargetArn;
+
+/// The most executions one list page returns (`ListExecutions`, `ListDurableExecutionsByFunction`).
+pub(crate) const LIST_PAGE: usize = 1000;
+
+/// Reads, page by page, which of the `wanted` executions (those a bulk stop just stopped) a list of stopped
+/// executions shows, with their end times. A state machine or function may have a long history of stopped
+/// executions, so it reads at most a page more than `wanted` could fill; what it does not find is left to a
+/// describe.
+pub(crate) struct Confirming<'a> {
+    wanted: &'a HashSet<TargetArn>,
+    found: HashMap<TargetArn, DateTime<Utc>>,
+    pages_left: usize,
+}
+
+impl<'a> Confirming<'a> {
+    pub(crate) fn new(wanted: &'a HashSet<TargetArn>) -> Self {
+        Confirming { wanted, found: HashMap::new(), pages_left: wanted.len() / LIST_PAGE + 2 }
+    }
+
+    /// Takes one page of (execution ARN, end time); whether another page is worth reading.
+    pub(crate) fn page<'i>(&mut self, items: impl Iterator<Item = (&'i str, Option<DateTime<Utc>>)>) -> bool {
+        for (arn, ended) in items {
+            if let (Ok(arn), Some(ended)) = (TargetArn::parse(arn), ended)
+                && self.wanted.contains(&arn)
+            {
+                self.found.insert(arn, ended);
+            }
+        }
+        self.pages_left -= 1;
+        self.found.len() < self.wanted.len() && self.pages_left > 0
+    }
+
+    /// The wanted executions the list showed, with their end times.
+    pub(crate) fn found(self) -> HashMap<TargetArn, DateTime<Utc>> {
+        self.found
+    }
+}
 
 /// An execution a list call returned, with the status the list reported.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,18 +15,16 @@ use aws_sdk_sfn::types::{ExecutionListItem, ExecutionStatus, IncludedData};
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::Listed;
 use super::accounts::AccountClients;
 use super::errors::{log_mapped, throttled, timestamp, unmodelled};
 use super::pacing::{Api, Pacer, paced};
 use super::regional::Clients;
+use super::{Confirming, LIST_PAGE, Listed};
 use crate::domain::outcome::{ExecutionState, StopText};
 use crate::domain::target::{Service, TargetArn};
 use crate::error::StopError;
 
 const SERVICE: &str = Service::StepFunctions.display_name();
-/// The most executions one `ListExecutions` page returns.
-const LIST_PAGE: usize = 1000;
 
 /// Step Functions adapter; holds one client per region and the shared pacer.
 pub struct SfnAdapter {
@@ -125,24 +123,12 @@ impl SfnAdapter {
         wanted: &HashSet<TargetArn>,
         deadline: Instant,
     ) -> Result<HashMap<TargetArn, DateTime<Utc>>, StopError> {
-        let mut found = HashMap::new();
-        let mut pages_left = wanted.len() / LIST_PAGE + 2;
+        let mut confirming = Confirming::new(wanted);
         self.list(machine, ExecutionStatus::Aborted, deadline, |page| {
-            for item in page {
-                let (Ok(arn), Some(stopped)) =
-                    (TargetArn::parse(item.execution_arn()), item.stop_date().and_then(timestamp))
-                else {
-                    continue;
-                };
-                if wanted.contains(&arn) {
-                    found.insert(arn, stopped);
-                }
-            }
-            pages_left -= 1;
-            found.len() < wanted.len() && pages_left > 0
+            confirming.page(page.iter().map(|e| (e.execution_arn(), e.stop_date().and_then(timestamp))))
         })
         .await?;
-        Ok(found)
+        Ok(confirming.found())
     }
 
     /// Lists `machine`'s executions in `status`, page by page, while `page` returns true.

@@ -254,16 +254,30 @@ pub fn running_list(state_machine_arn: &str) -> aws_sdk_sfn::operation::list_exe
     // Executions of a version or alias have the unqualified state machine's execution ARNs.
     let unqualified = state_machine_arn.splitn(8, ':').take(7).collect::<Vec<_>>().join(":");
     let prefix = unqualified.replace(":stateMachine:", ":execution:");
-    let items = (0..running_count(state_machine_arn)).map(|i| {
-        aws_sdk_sfn::types::ExecutionListItem::builder()
-            .execution_arn(format!("{prefix}:run-{i}"))
-            .state_machine_arn(state_machine_arn)
-            .name(format!("{name}-run-{i}"))
-            .status(aws_sdk_sfn::types::ExecutionStatus::Running)
-            .start_date(DateTime::from_secs(STARTED))
-            .build()
-            .unwrap()
-    });
+    let items = (0..running_count(state_machine_arn))
+        .map(|i| sfn_list_item(&format!("{prefix}:run-{i}"), state_machine_arn, &format!("{name}-run-{i}"), None));
+    sfn_list(items)
+}
+
+/// A `ListExecutions` item: RUNNING, or ABORTED at `stopped`.
+fn sfn_list_item(arn: &str, machine: &str, name: &str, stopped: Option<i64>) -> aws_sdk_sfn::types::ExecutionListItem {
+    use aws_sdk_sfn::types::ExecutionStatus;
+    let status = if stopped.is_some() { ExecutionStatus::Aborted } else { ExecutionStatus::Running };
+    aws_sdk_sfn::types::ExecutionListItem::builder()
+        .execution_arn(arn)
+        .state_machine_arn(machine)
+        .name(name)
+        .status(status)
+        .start_date(DateTime::from_secs(STARTED))
+        .set_stop_date(stopped.map(DateTime::from_secs))
+        .build()
+        .unwrap()
+}
+
+/// One `ListExecutions` page of `items`.
+fn sfn_list(
+    items: impl Iterator<Item = aws_sdk_sfn::types::ExecutionListItem>,
+) -> aws_sdk_sfn::operation::list_executions::ListExecutionsOutput {
     aws_sdk_sfn::operation::list_executions::ListExecutionsOutput::builder()
         .set_executions(Some(items.collect()))
         .build()
@@ -277,21 +291,7 @@ pub fn aborted_list_rule(stopped: impl Fn() -> Vec<String> + Send + Sync + 'stat
         .match_requests(|r| r.status_filter() == Some(&aws_sdk_sfn::types::ExecutionStatus::Aborted))
         .then_compute_output(move |r| {
             let machine = r.state_machine_arn().unwrap_or_default().to_owned();
-            let items = stopped().into_iter().map(|arn| {
-                aws_sdk_sfn::types::ExecutionListItem::builder()
-                    .execution_arn(arn)
-                    .state_machine_arn(&machine)
-                    .name("stopped")
-                    .status(aws_sdk_sfn::types::ExecutionStatus::Aborted)
-                    .start_date(DateTime::from_secs(STARTED))
-                    .stop_date(DateTime::from_secs(STOPPED))
-                    .build()
-                    .unwrap()
-            });
-            aws_sdk_sfn::operation::list_executions::ListExecutionsOutput::builder()
-                .set_executions(Some(items.collect()))
-                .build()
-                .unwrap()
+            sfn_list(stopped().into_iter().map(|arn| sfn_list_item(&arn, &machine, "stopped", Some(STOPPED))))
         })
 }
 
