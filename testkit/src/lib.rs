@@ -6,11 +6,14 @@
 //!   proxies and samples;
 //! - [`quota_proxy`]: a proxy that keeps AWS Step Functions' default API quotas in front of a stand-in and
 //!   reports how close its callers came to them;
+//! - [`latency_model`]: a latency model of Step Functions (not a stand-in): the three calls the gateway makes,
+//!   in memory, each answer held for a fixed, assumed latency, for the bulk benchmark;
 //! - [`api_front`]: an HTTP API (v2) front in front of that runtime, for the contract test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a panic with a message is the failure report
 
 pub mod api_front;
+pub mod latency_model;
 pub mod mocks;
 pub mod quota_proxy;
 pub mod standins;
