@@ -88,12 +88,17 @@ impl AlarmWatch {
         let mut token: Option<String> = None;
         loop {
             let page = paced(&self.pacer, ("", &self.region), Api::DescribeAlarms, deadline, || async {
+                // Composite alarms come back only to a DescribeAlarms permission scoped to "*" (DescribeAlarms
+                // reference); with a prefix the role's permission is narrower, so only metric alarms are asked.
+                let types = match self.prefix {
+                    Some(_) => vec![AlarmType::MetricAlarm],
+                    None => vec![AlarmType::MetricAlarm, AlarmType::CompositeAlarm],
+                };
                 let operation = self
                     .client
                     .describe_alarms()
                     .state_value(StateValue::Alarm)
-                    .alarm_types(AlarmType::MetricAlarm)
-                    .alarm_types(AlarmType::CompositeAlarm)
+                    .set_alarm_types(Some(types))
                     .set_alarm_name_prefix(self.prefix.clone())
                     .max_records(100)
                     .set_next_token(token.clone());

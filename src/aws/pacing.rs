@@ -108,8 +108,8 @@ pub fn default_rate(region: &str, api: Api) -> Rate {
         (Api::StopDurableExecution, false) => (300.0, 300.0),
         // GetAlias counts against Lambda's control-plane quota of 15 requests per second.
         (Api::GetAlias, _) => (15.0, 15.0),
-        // CloudWatch's API quotas: DescribeAlarms 9 transactions per second; tags are read for a handful of
-        // latching alarms at most, kept well under that.
+        // CloudWatch: 9 DescribeAlarms a second, a conservative rate (a latch check makes one call, and one per
+        // page of alarms in ALARM); tags are read for the few alarms that may latch. RATE_LIMITS overrides both.
         (Api::DescribeAlarms, _) => (9.0, 9.0),
         (Api::ListAlarmTags, _) => (10.0, 10.0),
     };
