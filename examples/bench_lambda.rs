@@ -22,6 +22,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use testkit::standins::{RuntimeApi, read_request, repo};
 
 const ROUNDS: usize = 5;
+/// The function as the Runtime API names it: in the samples' account, so the gateway acts there with its own
+/// credentials (a target in another account would need a role in the policy).
+const BENCH_FUNCTION: &str = "arn:aws:lambda:us-east-1:111122223333:function:stop-gateway";
 /// Warm invocations per path and per round, for both the CPU time and the latency.
 const WARM: usize = 3000;
 /// Invocations before the measured ones, on every warm instance (Python loads parts of botocore lazily).
@@ -253,7 +256,7 @@ struct Setup<'a> {
 
 impl Function {
     fn spawn(lang: Lang, aws: Aws, bus: bool, setup: &Setup) -> Function {
-        let api = RuntimeApi::start();
+        let api = RuntimeApi::start_as(BENCH_FUNCTION);
         let mut command = Command::new("taskset");
         command.env_clear().args(["-c", "1"]);
         // BENCH_WRAP runs the function under a tool, e.g. "valgrind --tool=callgrind" (profiling mode only).
@@ -594,7 +597,7 @@ fn main() {
         let w = f.warm(n, payload, expect);
         report(lang, &path, &w);
         // Close the Runtime API so the function exits by itself (a wrapping profiler then writes its data).
-        drop(std::mem::replace(&mut f.api, RuntimeApi::start()));
+        drop(std::mem::replace(&mut f.api, RuntimeApi::start_as(BENCH_FUNCTION)));
         let deadline = Instant::now() + Duration::from_secs(60);
         while f.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(50));

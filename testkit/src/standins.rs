@@ -353,9 +353,20 @@ pub struct RuntimeApi {
     first_poll: Arc<Mutex<Option<Instant>>>,
 }
 
+/// The function the Runtime API says was invoked: in the stand-ins' (moto's default) account, which the gateway
+/// takes as its own.
+pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:stop-gateway";
+
 impl RuntimeApi {
-    /// Listens on a free loopback port.
+    /// Listens on a free loopback port, as [`FUNCTION_ARN`].
     pub fn start() -> RuntimeApi {
+        RuntimeApi::start_as(FUNCTION_ARN)
+    }
+
+    /// Listens on a free loopback port, telling the function it is `function_arn` (its account is the one the
+    /// gateway acts in with its own credentials).
+    pub fn start_as(function_arn: &str) -> RuntimeApi {
+        let function_arn: Arc<str> = Arc::from(function_arn);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let (queue, events) = channel::<Pending>();
@@ -366,7 +377,8 @@ impl RuntimeApi {
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (events, waiting, polled) = (events.clone(), waiting.clone(), polled.clone());
-                thread::spawn(move || serve(stream, &events, &waiting, &polled));
+                let function_arn = function_arn.clone();
+                thread::spawn(move || serve(stream, &events, &waiting, &polled, &function_arn));
             }
         });
         RuntimeApi { port, queue, first_poll }
@@ -461,6 +473,7 @@ fn serve(
     events: &Mutex<Receiver<Pending>>,
     waiting: &Mutex<HashMap<String, Sender<Invocation>>>,
     first_poll: &Mutex<Option<Instant>>,
+    function_arn: &str,
 ) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream;
@@ -475,7 +488,7 @@ fn serve(
             let deadline =
                 SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() + pending.timeout.as_millis();
             format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: {id}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:stop-gateway\r\nLambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000;Sampled=0\r\nContent-Length: {}\r\n\r\n{}",
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: {id}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: {function_arn}\r\nLambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000;Sampled=0\r\nContent-Length: {}\r\n\r\n{}",
                 pending.payload.len(),
                 pending.payload
             )
