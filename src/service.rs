@@ -321,11 +321,7 @@ impl Gateway {
     ) -> Stopping<'a> {
         let mut fallback = None;
         loop {
-            let sent = match (target.kind(), &fallback) {
-                (TargetKind::SfnExecution { .. }, None) => self.sfn.stop(&target, text, deadline).await,
-                (TargetKind::SfnExecution { .. }, Some(_)) => self.sfn.stop_without_text(&target, deadline).await,
-                _ => self.durable.stop(&target, text, deadline).await,
-            };
+            let sent = self.send_stop(&target, text, fallback.is_some(), deadline).await;
             let result = match sent {
                 Ok(_) => return Stopping::Sent(Sent { target, status, listed: a.target, kms_fallback: fallback }),
                 Err(err @ StopError::KmsKeyUnusable { .. }) if a.kms_fallback && fallback.is_none() => {
@@ -450,11 +446,7 @@ impl Gateway {
         // Why the stop went without error and cause, once it has to.
         let mut fallback: Option<String> = None;
         let reported = loop {
-            let sent = match (target.kind(), &fallback) {
-                (TargetKind::SfnExecution { .. }, None) => self.sfn.stop(target, text, deadline).await,
-                (TargetKind::SfnExecution { .. }, Some(_)) => self.sfn.stop_without_text(target, deadline).await,
-                _ => self.durable.stop(target, text, deadline).await,
-            };
+            let sent = self.send_stop(target, text, fallback.is_some(), deadline).await;
             match sent {
                 Ok(reported) => break reported,
                 Err(err @ StopError::KmsKeyUnusable { .. }) if kms_fallback && fallback.is_none() => {
@@ -483,6 +475,22 @@ impl Gateway {
         }
         // The service accepted the call but its reply proves nothing; ask again.
         self.confirm_one(target, before.status, fallback, deadline).await
+    }
+
+    /// One stop call to the execution's service; `without_text` sends a Step Functions stop with neither error
+    /// nor cause (after one was refused over the execution's KMS key).
+    async fn send_stop(
+        &self,
+        target: &TargetArn,
+        text: &StopText<'_>,
+        without_text: bool,
+        deadline: Instant,
+    ) -> Result<Option<DateTime<Utc>>, StopError> {
+        match (target.kind(), without_text) {
+            (TargetKind::SfnExecution { .. }, false) => self.sfn.stop(target, text, deadline).await,
+            (TargetKind::SfnExecution { .. }, true) => self.sfn.stop_without_text(target, deadline).await,
+            _ => self.durable.stop(target, text, deadline).await,
+        }
     }
 
     async fn describe(&self, target: &TargetArn, deadline: Instant) -> Result<ExecutionState, StopError> {
