@@ -28,7 +28,10 @@ use futures_util::{StreamExt, stream};
 use serde_json::Value;
 use testkit::latency_model::{ASSUMED_LATENCY, LatencyModel};
 use testkit::quota_proxy::{QuotaProxy, QuotaStat, quota_table};
-use testkit::standins::{GatewayProcess, Standins, body, policy_for, sample};
+use testkit::{
+    gateway_process::{GatewayProcess, body, policy_for, sample},
+    standins::Standins,
+};
 
 const EXECUTIONS: usize = 1000;
 /// The target: from the alarm event to the last stop confirmed.

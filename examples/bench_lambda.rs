@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use testkit::standins::{RuntimeApi, read_request, repo};
+use testkit::{raw_http::read_request, repo, runtime_api::RuntimeApi};
 
 const ROUNDS: usize = 5;
 /// The function as the Runtime API names it: in the samples' account, so the gateway acts there with its own
@@ -343,7 +343,7 @@ impl Function {
             assert!(!answer.error && answer.body == serde_json::from_str::<serde_json::Value>(payload).unwrap());
             return ms;
         }
-        let body = testkit::standins::body(&answer);
+        let body = testkit::gateway_process::body(&answer);
         let code = body["outcome"].as_str().or(body["error"]["code"].as_str()).unwrap_or("none").to_owned();
         assert_eq!(code, expect, "{:?}", answer.body);
         ms

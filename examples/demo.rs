@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use serde_json::Value;
-use testkit::standins::{GatewayProcess, Standins, body, outcome, policy_for, sample};
+use testkit::{
+    gateway_process::{GatewayProcess, body, outcome, policy_for, sample},
+    standins::Standins,
+};
 
 fn gateway_binary() -> PathBuf {
     // The example lives in <target>/<profile>/examples/; the gateway binary one level up.

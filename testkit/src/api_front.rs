@@ -16,7 +16,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use super::standins::{GatewayProcess, Request, read_request};
+use crate::gateway_process::GatewayProcess;
+use crate::raw_http::{Request, read_request};
 
 /// The `Authorization` value the front accepts as a valid signature.
 pub const CREDENTIAL: &str = "AWS4-HMAC-SHA256 Credential=ASIACONTRACTEXAMPLE/20261121/us-east-1/execute-api/aws4_request, SignedHeaders=host, Signature=0";

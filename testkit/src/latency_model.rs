@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::standins::{Request, read_request};
+use crate::raw_http::{Request, read_request};
 
 /// The latency assumed by default: a typical in-region AWS API call, as seen from a Lambda function.
 pub const ASSUMED_LATENCY: Duration = Duration::from_millis(30);

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::standins::{Request, forward, read_request};
+use crate::raw_http::{Request, forward, read_request};
 
 /// One API's quota: a bucket of `burst` tokens refilled at `per_second`.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -8,7 +8,11 @@
 use std::path::Path;
 
 use serde_json::Value;
-use testkit::standins::{Fault, FaultProxy, FaultRule, GatewayProcess, Standins, body, outcome, sample};
+use testkit::{
+    fault_proxy::{Fault, FaultProxy, FaultRule},
+    gateway_process::{GatewayProcess, body, outcome, sample},
+    standins::Standins,
+};
 
 const OTHER: &str = "222233334444";
 const UNCONFIGURED: &str = "555566667777";

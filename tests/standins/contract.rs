@@ -11,7 +11,11 @@ use std::process::Command;
 use std::sync::Arc;
 
 use testkit::api_front::{ApiFront, CREDENTIAL};
-use testkit::standins::{GatewayProcess, Standins, policy_for, repo};
+use testkit::{
+    gateway_process::{GatewayProcess, policy_for},
+    repo,
+    standins::Standins,
+};
 
 /// Requests schemathesis generates per phase (examples, coverage, fuzzing). `CONTRACT_MAX_EXAMPLES` raises it
 /// for a longer run.

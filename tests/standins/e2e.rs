@@ -8,8 +8,10 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use testkit::standins::{
-    AuditBus, Fault, FaultProxy, FaultRule, GatewayProcess, Standins, body, outcome, policy_for, sample,
+use testkit::{
+    fault_proxy::{Fault, FaultProxy, FaultRule},
+    gateway_process::{GatewayProcess, body, outcome, policy_for, sample},
+    standins::{AuditBus, Standins},
 };
 
 static STANDINS: OnceLock<Standins> = OnceLock::new();
@@ -291,7 +293,7 @@ fn a_burst_of_1000_mixed_events_on_one_instance_never_errors() {
     let durable = s.durable_start("orders-burst-fn", 4);
     let policy = policy_for(&account).replace(":function:checkout", ":function:orders-burst-fn");
     let (gw, bus) = gateway(&[("POLICY", &policy)]);
-    let mut names: Vec<String> = std::fs::read_dir(testkit::standins::repo().join("events"))
+    let mut names: Vec<String> = std::fs::read_dir(testkit::repo().join("events"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -317,7 +319,7 @@ fn a_burst_of_1000_mixed_events_on_one_instance_never_errors() {
     let pending: Vec<_> = payloads.iter().map(|p| gw.runtime().send(p)).collect();
     let answers: Vec<_> = pending
         .into_iter()
-        .map(|answer| answer.recv_timeout(testkit::standins::WAIT).expect("every event is answered"))
+        .map(|answer| answer.recv_timeout(testkit::WAIT).expect("every event is answered"))
         .collect();
     let elapsed = started.elapsed();
 

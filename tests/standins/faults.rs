@@ -10,8 +10,11 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use testkit::standins::{
-    Fault, FaultProxy, FaultRule, GatewayProcess, Invocation, Standins, body, outcome, policy_for, sample,
+use testkit::{
+    fault_proxy::{Fault, FaultProxy, FaultRule},
+    gateway_process::{GatewayProcess, body, outcome, policy_for, sample},
+    runtime_api::Invocation,
+    standins::Standins,
 };
 
 static STANDINS: OnceLock<Standins> = OnceLock::new();

@@ -8,7 +8,10 @@
 use std::path::Path;
 
 use serde_json::Value;
-use testkit::standins::{GatewayProcess, Standins, body, outcome, policy_for};
+use testkit::{
+    gateway_process::{GatewayProcess, body, outcome, policy_for},
+    standins::Standins,
+};
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_stop-gateway"))
@@ -16,7 +19,7 @@ fn binary() -> &'static Path {
 
 /// A Step Functions status-change event for `execution` (RUNNING, `redrive_count`), sent now.
 fn started(account: &str, execution: &str, redrive_count: u32) -> String {
-    let text = std::fs::read_to_string(testkit::standins::repo().join("events/sfn-status-change-running.json"))
+    let text = std::fs::read_to_string(testkit::repo().join("events/sfn-status-change-running.json"))
         .unwrap()
         .replace("111122223333", account);
     let mut event: Value = serde_json::from_str(&text).unwrap();
@@ -29,7 +32,7 @@ fn started(account: &str, execution: &str, redrive_count: u32) -> String {
 }
 
 fn sweep(account: &str) -> String {
-    std::fs::read_to_string(testkit::standins::repo().join("events/schedule-latch-sweep.json"))
+    std::fs::read_to_string(testkit::repo().join("events/schedule-latch-sweep.json"))
         .unwrap()
         .replace("111122223333", account)
 }

@@ -11,7 +11,11 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use stop_gateway::metrics::{Metrics, OUTCOMES};
 use testkit::mocks::request_record;
-use testkit::standins::{GatewayProcess, Standins, policy_for, repo, sample};
+use testkit::{
+    gateway_process::{GatewayProcess, policy_for, sample},
+    repo,
+    standins::Standins,
+};
 
 #[test]
 fn every_request_writes_one_valid_emf_line_and_every_alarm_watches_an_emitted_metric() {

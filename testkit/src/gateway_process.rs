@@ -1,0 +1,153 @@
+//! The real gateway binary as a process under a [`RuntimeApi`], configured only through its environment (the
+//! stand-ins' endpoints, static test credentials, the policy), with its stdout collected; and the samples a test
+//! sends it (`events/`, the example policy) and reads back from its answers.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::runtime_api::{Invocation, RuntimeApi};
+use crate::standins::Standins;
+use crate::{WAIT, repo};
+
+/// The real gateway binary, running under a [`RuntimeApi`], with its stdout collected.
+pub struct GatewayProcess {
+    child: Child,
+    runtime: RuntimeApi,
+    stdout: Arc<Mutex<Vec<String>>>,
+}
+
+impl GatewayProcess {
+    /// Starts `binary` configured only through its environment: the stand-ins' endpoints and static test
+    /// credentials, plus `extra` (policy, audit bus, ...).
+    pub fn start(binary: &Path, standins: &Standins, extra: &[(&str, &str)]) -> GatewayProcess {
+        let runtime = RuntimeApi::start();
+        let mut command = Command::new(binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "stop-gateway")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .envs(standins.env())
+            .envs(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("start the gateway binary");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let lines = stdout.clone();
+        let out = child.stdout.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        GatewayProcess { child, runtime, stdout }
+    }
+
+    /// Invokes the gateway with one payload.
+    pub fn invoke(&self, payload: &str) -> Invocation {
+        self.runtime.invoke(payload)
+    }
+
+    /// Invokes the gateway with one payload and a function timeout of `timeout`.
+    pub fn invoke_within(&self, payload: &str, timeout: Duration) -> Invocation {
+        self.runtime
+            .send_with_timeout(payload, timeout)
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("the gateway did not answer an invocation within {WAIT:?}"))
+    }
+
+    /// The runtime the gateway polls, to queue many events at once.
+    pub fn runtime(&self) -> &RuntimeApi {
+        &self.runtime
+    }
+
+    /// The audit log lines (`"target":"audit"`) written so far, waiting briefly for stragglers.
+    pub fn audit_lines(&self, expect: usize) -> Vec<Value> {
+        let started = Instant::now();
+        loop {
+            let lines: Vec<Value> = self
+                .stdout
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|v| v["target"] == "audit")
+                .collect();
+            if lines.len() >= expect || started.elapsed() > Duration::from_secs(5) {
+                return lines;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every stdout line so far.
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// The gateway's process id (to read its CPU time from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The example policy, rewritten for the stand-ins' account.
+pub fn policy_for(account: &str) -> String {
+    std::fs::read_to_string(repo().join("policy.example.toml")).unwrap().replace("111122223333", account)
+}
+
+/// A sample from `events/` with its account replaced and its target ARN set.
+pub fn sample(name: &str, account: &str, target: Option<&str>) -> String {
+    let text = std::fs::read_to_string(repo().join("events").join(name)).unwrap().replace("111122223333", account);
+    let mut event: Value = serde_json::from_str(&text).unwrap();
+    if let Some(target) = target {
+        if event.get("detail-type").is_some() {
+            event["detail"]["targetArn"] = Value::String(target.to_owned());
+        } else {
+            let encoded = event["isBase64Encoded"].as_bool().unwrap_or(false);
+            let raw = event["body"].as_str().unwrap().to_owned();
+            let raw = if encoded { decode_base64(&raw) } else { raw };
+            let mut body: Value = serde_json::from_str(&raw).unwrap();
+            body["targetArn"] = Value::String(target.to_owned());
+            event["body"] = Value::String(body.to_string());
+            event["isBase64Encoded"] = Value::Bool(false);
+        }
+    }
+    event.to_string()
+}
+
+fn decode_base64(text: &str) -> String {
+    use base64::Engine;
+    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(text).unwrap()).unwrap()
+}
+
+/// The JSON body of an answer: HTTP shapes carry it as a string.
+pub fn body(invocation: &Invocation) -> Value {
+    match invocation.body["body"].as_str() {
+        Some(text) => serde_json::from_str(text).unwrap(),
+        None => invocation.body.clone(),
+    }
+}
+
+/// The outcome code of an answer.
+pub fn outcome(invocation: &Invocation) -> String {
+    let b = body(invocation);
+    b["outcome"].as_str().or(b["error"]["code"].as_str()).unwrap_or("none").to_owned()
+}
