@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""End-to-end check of the stand-ins, driven the way a Rust integration test would drive them:
-`standins.py` is spawned as a process, helpers are called through the CLI, and the code under test is
-played by boto3 clients pointed at the endpoints of the state file (real API shapes, dummy credentials).
+"""End-to-end check of the stand-ins: `python -m standins up` is spawned as a process, the way a Rust
+integration test spawns it; the helpers are called through the command line for people (so it is checked too);
+and the code under test is played by boto3 clients pointed at the endpoints of the state file (real API shapes,
+dummy credentials).
 
 Run: <repo>/.venv/bin/python standins/selftest.py      (exit code 0 only if every check passed)
 """
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -20,11 +22,13 @@ from pathlib import Path
 import boto3
 import botocore.exceptions
 
-HERE = Path(__file__).resolve().parent
-STANDINS = [sys.executable, str(HERE / "standins.py")]
-sys.path.insert(0, str(HERE))
-sys.dont_write_bytecode = True  # leave no __pycache__ in the repo
-from standins import REAL_ARN_RE, _alive, launch  # noqa: E402
+# The package, not this file's folder, on the path: the folder's modules would otherwise import as top-level ones.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+from standins.common import REAL_ARN_RE  # noqa: E402
+from standins.stack import alive, launch, module_command, module_env  # noqa: E402
+
+STANDINS = module_command()
+os.environ["PYTHONPATH"] = module_env()["PYTHONPATH"]  # every `python -m standins` below finds the package
 
 results: list[tuple[bool, str]] = []
 
@@ -40,7 +44,7 @@ def cli(*args, state: Path):
     p = subprocess.run([*STANDINS, args[0], "--state", str(state), *args[1:]], capture_output=True, text=True,
                        timeout=60)
     if p.returncode != 0:
-        raise RuntimeError(f"standins.py {args[0]} failed ({p.returncode}): {p.stderr.strip()}")
+        raise RuntimeError(f"standins {args[0]} failed ({p.returncode}): {p.stderr.strip()}")
     return json.loads(p.stdout), time.monotonic() - t0
 
 
@@ -322,7 +326,7 @@ def main() -> int:
             rc = None
         time.sleep(0.2)
     check(f"up: exits on stdin EOF ({time.monotonic() - t0:.2f} s), rc 0", rc == 0, (rc, proc.stderr.read()))
-    check("up: all stand-in processes gone", not any(_alive(x) for x in pids), [x for x in pids if _alive(x)])
+    check("up: all stand-in processes gone", not any(alive(x) for x in pids), [x for x in pids if alive(x)])
     check("up: state file removed", not state.exists())
 
     # 3. `up` in the background, stopped with `down`.
@@ -339,7 +343,7 @@ def main() -> int:
     d = subprocess.run([*STANDINS, "down", "--state", str(state2)], capture_output=True, text=True, timeout=60)
     proc2.wait(10)
     check("down: rc 0, all processes gone, state file removed",
-          d.returncode == 0 and not any(_alive(x) for x in pids2) and not state2.exists(), d.stdout + d.stderr)
+          d.returncode == 0 and not any(alive(x) for x in pids2) and not state2.exists(), d.stdout + d.stderr)
 
     passed = sum(ok for ok, _ in results)
     failed = len(results) - passed

@@ -42,14 +42,15 @@ impl Standins {
         std::fs::create_dir_all(&dir).unwrap();
         let state_file = dir.join("state.json");
         let mut child = Command::new(python())
-            .arg(repo().join("standins/standins.py"))
+            .args(["-m", "standins"])
             .args(["up", "--until-stdin-eof", "--timeout", "30", "--state"])
             .arg(&state_file)
+            .current_dir(repo())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("start standins.py up");
+            .expect("start python -m standins up");
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = channel();
@@ -66,21 +67,22 @@ impl Standins {
         Standins { child, _stdin: stdin, state_file, state }
     }
 
-    /// Runs a `standins.py` helper and returns its JSON output.
+    /// Runs a helper of `python -m standins` and returns its JSON output.
     pub fn cli(&self, args: &[&str]) -> Value {
         let output = Command::new("timeout")
             .arg(WAIT.as_secs().to_string())
             .arg(python())
-            .arg(repo().join("standins/standins.py"))
+            .args(["-m", "standins"])
             .arg(args[0])
             .arg("--state")
             .arg(&self.state_file)
             .args(&args[1..])
+            .current_dir(repo())
             .output()
-            .expect("run standins.py");
+            .expect("run python -m standins");
         assert!(
             output.status.success(),
-            "standins.py {} failed ({}): {}",
+            "python -m standins {} failed ({}): {}",
             args.join(" "),
             output.status,
             String::from_utf8_lossy(&output.stderr)
@@ -297,10 +299,11 @@ impl Standins {
 impl Drop for Standins {
     fn drop(&mut self) {
         let _ = Command::new(python())
-            .arg(repo().join("standins/standins.py"))
+            .args(["-m", "standins"])
             .arg("down")
             .arg("--state")
             .arg(&self.state_file)
+            .current_dir(repo())
             .output();
         let _ = self.child.kill();
         let _ = self.child.wait();
