@@ -2,7 +2,8 @@
 //!
 //! - [`mocks`]: a gateway whose SDK clients are aws-smithy-mocks clients, the example policy, and a sink that
 //!   records audit events in memory;
-//! - [`standins`]: the local AWS stand-ins and their helpers;
+//! - [`standins`]: the local AWS stand-ins, started as one Python process and read through the AWS SDK for Rust
+//!   and the proxies' own endpoints;
 //! - [`gateway_process`]: the real gateway binary under a [`runtime_api`] emulator, and the samples sent to it;
 //! - [`fault_proxy`]: a proxy that injects throttling, errors, slowness and resets in front of a stand-in;
 //! - [`raw_http`]: HTTP/1.1 by hand, for the emulators and proxies here and the stand-ins' own endpoints;

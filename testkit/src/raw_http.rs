@@ -1,10 +1,16 @@
-//! HTTP/1.1 by hand on a `TcpStream`: read one request off a connection, and forward one upstream.
+//! HTTP/1.1 by hand on a `TcpStream`: read one request off a connection, forward one upstream, and a tiny blocking
+//! JSON client for the stand-ins' own endpoints (`/_recorded`, `/_finish`, ...).
 //!
 //! By hand because the emulators and proxies in this crate must see and shape the exact bytes (a fault proxy resets
-//! a connection mid-request; the Runtime API holds a poll open), and a client crate would hide both.
+//! a connection mid-request; the Runtime API holds a poll open), and a client crate would hide both. Every call
+//! here uses a fresh connection with `Connection: close`, so a response ends where the stream does.
 
 use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
+
+use serde_json::Value;
+
+use crate::WAIT;
 
 /// One HTTP/1.1 request as read off a connection.
 pub struct Request {
@@ -98,4 +104,32 @@ fn read_chunked(reader: &mut impl BufRead) -> Vec<u8> {
             return body;
         }
     }
+}
+
+/// Sends `method` to `url` (`http://HOST:PORT/PATH`) with `body` as JSON, and returns the status and the answer
+/// parsed as JSON (`Null` when empty, a string when it is not JSON). Bounded by [`WAIT`]; panics naming the URL
+/// when nothing answers, which is the test's failure report.
+pub fn call(method: &str, url: &str, body: Option<&Value>) -> (u16, Value) {
+    let rest = url.strip_prefix("http://").unwrap_or_else(|| panic!("not a plain-HTTP URL: {url}"));
+    let (address, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
+    let payload = body.map(Value::to_string).unwrap_or_default();
+    let mut stream = TcpStream::connect(address).unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream.set_write_timeout(Some(WAIT)).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        payload.len()
+    );
+    stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(payload.as_bytes())).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap_or_else(|e| panic!("{method} {url}: no answer within {WAIT:?}: {e}"));
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| panic!("{method} {url}: no head"));
+    let status = String::from_utf8_lossy(&response[..split]).split_whitespace().nth(1).and_then(|s| s.parse().ok());
+    let raw = &response[split + 4..];
+    let answer = if raw.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(raw).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(raw).into_owned()))
+    };
+    (status.unwrap_or_else(|| panic!("{method} {url}: no status line")), answer)
 }
