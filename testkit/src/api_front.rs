@@ -11,7 +11,8 @@
 use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use std::thread;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -30,9 +31,12 @@ struct Identity {
 /// Lambda's limit on a synchronous invocation's payload; API Gateway answers 413 above it.
 const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 
-/// The front; serves until the process ends.
+/// The front; serves until it is dropped, which closes its listener and stops the gateway behind it.
 pub struct ApiFront {
     port: u16,
+    closing: Arc<AtomicBool>,
+    accepting: Option<JoinHandle<()>>,
+    gateway: Arc<GatewayProcess>,
 }
 
 impl ApiFront {
@@ -41,18 +45,37 @@ impl ApiFront {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let identity = Arc::new(Identity { principal, org_id });
-        thread::spawn(move || {
+        let closing = Arc::new(AtomicBool::new(false));
+        let (shared, closed) = (gateway.clone(), closing.clone());
+        let accepting = thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (gateway, identity) = (gateway.clone(), identity.clone());
+                if closed.load(Ordering::SeqCst) {
+                    return; // drops the listener: no new connections
+                }
+                let (gateway, identity) = (shared.clone(), identity.clone());
                 thread::spawn(move || serve(stream, &gateway, &identity));
             }
         });
-        ApiFront { port }
+        ApiFront { port, closing, accepting: Some(accepting), gateway }
     }
 
     /// The base URL.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for ApiFront {
+    /// Closes the listener and kills the gateway now, not when the test binary exits: a gateway left polling its
+    /// Runtime API until then prints an error between test binaries, in a green run. The gateway is killed rather
+    /// than released because connection threads may still hold it.
+    fn drop(&mut self) {
+        self.closing.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port)); // wakes the accept loop, which sees `closing`
+        if let Some(accepting) = self.accepting.take() {
+            let _ = accepting.join();
+        }
+        self.gateway.stop();
     }
 }
 
@@ -95,15 +118,7 @@ fn event(request: &Request, identity: Option<&Identity>) -> Value {
     let mut parts = request.line.split_whitespace();
     let (method, target) = (parts.next().unwrap_or("GET"), parts.next().unwrap_or("/"));
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut headers = serde_json::Map::new();
-    for (name, value) in &request.headers {
-        let name = name.to_ascii_lowercase();
-        let joined = match headers.get(&name).and_then(Value::as_str) {
-            Some(previous) => format!("{previous},{value}"),
-            None => value.clone(),
-        };
-        headers.insert(name, Value::String(joined));
-    }
+    let headers = joined_headers(request);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     let account = identity.map(|i| i.principal.split(':').nth(4).unwrap_or_default()).unwrap_or("111122223333");
     let mut context = json!({
@@ -152,6 +167,20 @@ fn event(request: &Request, identity: Option<&Identity>) -> Value {
         "body": if request.body.is_empty() { Value::Null } else { Value::String(body) },
         "isBase64Encoded": encoded,
     })
+}
+
+/// The request's headers as payload 2.0 carries them: names in lower case, repeated ones joined with commas.
+fn joined_headers(request: &Request) -> serde_json::Map<String, Value> {
+    let mut headers = serde_json::Map::new();
+    for (name, value) in &request.headers {
+        let name = name.to_ascii_lowercase();
+        let joined = match headers.get(&name).and_then(Value::as_str) {
+            Some(previous) => format!("{previous},{value}"),
+            None => value.clone(),
+        };
+        headers.insert(name, Value::String(joined));
+    }
+    headers
 }
 
 /// Status, headers and body of the function's HTTP API response.

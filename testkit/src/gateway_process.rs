@@ -17,7 +17,8 @@ use crate::{WAIT, repo};
 
 /// The real gateway binary, running under a [`RuntimeApi`], with its stdout collected.
 pub struct GatewayProcess {
-    child: Child,
+    /// Behind a lock so that whoever shares the process (an [`ApiFront`](crate::api_front::ApiFront)) can stop it.
+    child: Mutex<Child>,
     runtime: RuntimeApi,
     stdout: Arc<Mutex<Vec<String>>>,
 }
@@ -50,7 +51,7 @@ impl GatewayProcess {
                 lines.lock().unwrap().push(line);
             }
         });
-        GatewayProcess { child, runtime, stdout }
+        GatewayProcess { child: Mutex::new(child), runtime, stdout }
     }
 
     /// Invokes the gateway with one payload.
@@ -97,14 +98,23 @@ impl GatewayProcess {
 
     /// The gateway's process id (to read its CPU time from `/proc`).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.lock().unwrap().id()
+    }
+
+    /// Kills the gateway now (it is also killed when dropped): for an owner that shares it with threads that may
+    /// outlive the test.
+    pub fn stop(&self) {
+        let mut child = self.child.lock().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
 impl Drop for GatewayProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let child = self.child.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
