@@ -11,6 +11,28 @@ use crate::domain::request::SourceKind;
 /// A boxed upstream error, kept as the source of [`StopError`] variants so logs can print the whole chain.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// Whether a call that failed may still have acted. A stop flow reads it before it sends a stop again: only a
+/// stop that was not sent, or that the service refused, can be resent without describing the execution first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// The request never left the gateway (it could not be built, or its credentials could not be had).
+    NotSent,
+    /// The service answered with a refusal: it did not act.
+    Refused,
+    /// The answer was lost or is a server fault: the call may have acted.
+    Unknown,
+}
+
+/// What an upstream failure means, decided in one place (`aws::errors`) for every service: whether trying
+/// again may succeed, and whether the failed call may have acted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    /// Whether a later try may succeed (5xx, timeouts, lost connections, the SDK's transient codes).
+    pub transient: bool,
+    /// Whether the call may have acted.
+    pub sent: Sent,
+}
+
 /// Every way a request can fail. Messages are safe to show callers; upstream detail stays in `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum StopError {
@@ -96,8 +118,21 @@ pub enum StopError {
         role: String,
         /// The target account.
         account: String,
-        /// Whether trying again may succeed (STS throttling or timeouts).
-        retryable: bool,
+        /// Whether trying again may succeed (an STS outage, throttling, a timeout), as `aws::errors` classifies it.
+        transient: bool,
+        /// The upstream error.
+        #[source]
+        source: BoxError,
+    },
+    /// The tags of an alarm in ALARM that may latch could not be read, so the latch cannot tell what it covers.
+    #[error(
+        "could not read the tags of alarm {alarm}, which may latch this target; the latch cannot tell what it covers"
+    )]
+    LatchUnreadable {
+        /// The alarm's ARN.
+        alarm: String,
+        /// Whether trying again may succeed.
+        transient: bool,
         /// The upstream error.
         #[source]
         source: BoxError,
@@ -110,8 +145,8 @@ pub enum StopError {
     Upstream {
         /// Which service.
         service: &'static str,
-        /// Whether trying again may succeed (5xx, timeouts, connection failures).
-        retryable: bool,
+        /// Whether trying again may succeed, and whether the call may have acted.
+        failure: Failure,
         /// The upstream error.
         #[source]
         source: BoxError,
@@ -135,9 +170,10 @@ impl StopError {
             StopError::NotStoppable(_) => "not_stoppable",
             StopError::BlastRadiusExceeded { .. } => "blast_radius_exceeded",
             StopError::Throttled { .. } => "throttled",
-            StopError::KmsKeyUnusable { .. } | StopError::Upstream { .. } | StopError::AssumeRoleFailed { .. } => {
-                "upstream_error"
-            }
+            StopError::KmsKeyUnusable { .. }
+            | StopError::Upstream { .. }
+            | StopError::AssumeRoleFailed { .. }
+            | StopError::LatchUnreadable { .. } => "upstream_error",
         }
     }
 
@@ -147,9 +183,16 @@ impl StopError {
         match self {
             // A fixed document or parameter may be repaired; an event retried later may find it.
             StopError::Throttled { .. } | StopError::PolicyUnavailable(_) => true,
-            StopError::Upstream { retryable, .. } | StopError::AssumeRoleFailed { retryable, .. } => *retryable,
+            StopError::Upstream { failure, .. } => failure.transient,
+            StopError::AssumeRoleFailed { transient, .. } | StopError::LatchUnreadable { transient, .. } => *transient,
             _ => false,
         }
+    }
+
+    /// Whether the failed call may have acted, so that whatever it asked must be checked before it is asked again
+    /// (a stop whose answer was lost is followed by a describe, never by a blind second stop).
+    pub fn may_have_acted(&self) -> bool {
+        matches!(self, StopError::Upstream { failure: Failure { sent: Sent::Unknown, .. }, .. })
     }
 }
 
@@ -219,9 +262,17 @@ pub fn disposition(source: SourceKind, result: Result<Progress, &StopError>, aud
         StopError::PayloadTooLarge { .. } => (413, None),
         StopError::Throttled { .. } => (429, None),
         StopError::PolicyUnavailable(_) => (503, None),
-        StopError::KmsKeyUnusable { .. } | StopError::Upstream { .. } | StopError::AssumeRoleFailed { .. } => {
-            (502, None)
+        // A transient upstream failure asks the caller to come back (503, `retryable`); a final one is the
+        // upstream's answer to fix (502).
+        StopError::Upstream { .. } | StopError::AssumeRoleFailed { .. } | StopError::LatchUnreadable { .. }
+            if err.is_retryable() =>
+        {
+            (503, None)
         }
+        StopError::KmsKeyUnusable { .. }
+        | StopError::Upstream { .. }
+        | StopError::AssumeRoleFailed { .. }
+        | StopError::LatchUnreadable { .. } => (502, None),
     };
     Disposition::Answer(Status { code, allow })
 }
@@ -276,7 +327,11 @@ mod tests {
 
     #[test]
     fn one_table_decides_every_source_and_outcome() {
-        let up = |retryable| StopError::Upstream { service: "s", retryable, source: boxed() };
+        let up = |transient| StopError::Upstream {
+            service: "s",
+            failure: Failure { transient, sent: if transient { Sent::Unknown } else { Sent::Refused } },
+            source: boxed(),
+        };
         let table = [
             row(Ok(Progress::Done), "", 200, 'A'),
             row(Ok(Progress::Incomplete), "", 503, 'R'),
@@ -298,18 +353,35 @@ mod tests {
                 Err(StopError::AssumeRoleFailed {
                     role: "r".into(),
                     account: "a".into(),
-                    retryable: false,
+                    transient: false,
                     source: boxed(),
                 }),
                 "upstream_error",
                 502,
                 'A',
             ),
+            row(
+                Err(StopError::AssumeRoleFailed {
+                    role: "r".into(),
+                    account: "a".into(),
+                    transient: true,
+                    source: boxed(),
+                }),
+                "upstream_error",
+                503,
+                'R',
+            ),
+            row(
+                Err(StopError::LatchUnreadable { alarm: "a".into(), transient: true, source: boxed() }),
+                "upstream_error",
+                503,
+                'R',
+            ),
             row(Err(StopError::NotFound("x".into())), "not_found", 404, 'A'),
             row(Err(StopError::NotStoppable("x".into())), "not_stoppable", 409, 'A'),
             row(Err(StopError::BlastRadiusExceeded { count: 2, limit: 1 }), "blast_radius_exceeded", 409, 'A'),
             row(Err(StopError::Throttled { service: "s", retry_after: None, source: boxed() }), "throttled", 429, 'R'),
-            row(Err(up(true)), "upstream_error", 502, 'R'),
+            row(Err(up(true)), "upstream_error", 503, 'R'),
             row(Err(up(false)), "upstream_error", 502, 'A'),
             row(Err(StopError::PolicyUnavailable("x".into())), "policy_unavailable", 503, 'R'),
             row(Err(StopError::KmsKeyUnusable { service: "s", source: boxed() }), "upstream_error", 502, 'A'),
@@ -358,7 +430,8 @@ mod tests {
 
     #[test]
     fn upstream_detail_stays_out_of_the_message() {
-        let err = StopError::Upstream { service: "Step Functions", retryable: true, source: "secret detail".into() };
+        let failure = Failure { transient: true, sent: Sent::Unknown };
+        let err = StopError::Upstream { service: "Step Functions", failure, source: "secret detail".into() };
         assert_eq!(err.to_string(), "Step Functions request failed");
         assert_eq!(std::error::Error::source(&err).map(ToString::to_string).as_deref(), Some("secret detail"));
         assert_eq!(error_chain(&err), "Step Functions request failed: secret detail");

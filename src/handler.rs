@@ -11,26 +11,22 @@ use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::aws::alarms::AlarmWatch;
-use crate::config::store::{LoadedPolicy, PolicyStore};
+use crate::config::store::PolicyStore;
 use crate::domain::alarm::AlarmRouting;
-use crate::domain::audit::{AuditEvent, AuditSink, Facts, Invocation};
-use crate::domain::caller::AlarmArn;
-use crate::domain::latch;
+use crate::domain::audit::{AuditEvent, AuditSink, Invocation};
+use crate::domain::aws_ids::AccountId;
 use crate::domain::outcome::{Handled, Outcome};
-use crate::domain::request::{LatchCheck, SourceKind};
+use crate::domain::request::SourceKind;
 use crate::error::{Disposition, RetryableFailure, StopError, disposition, error_chain};
 use crate::inbound::{self, Inbound, Parsed, reply};
-use crate::service::Gateway;
+use crate::service::{Gateway, Settled, new_audit_id};
 
 /// Everything an invocation needs, built once at start-up.
 pub struct App<S> {
-    /// The adapters and the stop flow.
+    /// The adapters and the stop flow (the latch's too).
     pub gateway: Gateway,
     /// The policy in force (and its alarm routing).
     pub policies: PolicyStore,
-    /// Which latching alarms are in ALARM.
-    pub alarms: AlarmWatch,
     /// How long each HTTP door waits for an answer.
     pub doors: DoorTimeouts,
     /// Where audit records go.
@@ -73,29 +69,12 @@ impl DoorTimeouts {
     }
 }
 
-/// One request an invocation comes to, with its own audit id: exactly one, except for a sweep, which makes one
-/// per latching alarm in ALARM.
-struct Request {
-    audit_id: String,
-    facts: Facts,
-    handled: Handled,
-}
-
-impl Request {
-    fn without_decision(facts: Facts, result: Result<Outcome, StopError>, dry_run: bool) -> Request {
-        Request { audit_id: new_audit_id(), facts, handled: Handled::without_decision(result, dry_run) }
-    }
-}
-
-fn new_audit_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
 /// Handles one invocation.
 pub async fn handle<S: AuditSink>(app: &App<S>, event: LambdaEvent<Box<RawValue>>) -> Result<Value, RetryableFailure> {
     let (started, received_at) = (Instant::now(), Utc::now());
     let lambda_deadline = deadline_of(&event.context);
-    app.gateway.learn_home(&event.context.invoked_function_arn);
+    let home = home_account(&event.context.invoked_function_arn);
+    let home = home.as_ref();
 
     let policy = app.policies.current().await;
     let no_routing = AlarmRouting::default();
@@ -106,30 +85,30 @@ pub async fn handle<S: AuditSink>(app: &App<S>, event: LambdaEvent<Box<RawValue>
     let requests = match (request, &policy) {
         (Ok(Parsed::Stop(request)), Ok(policy)) => {
             let audit_id = new_audit_id();
-            let handled = app.gateway.stop_targets(&policy.policy, &request, &audit_id, deadline).await;
-            vec![Request { audit_id, facts, handled }]
+            let handled = app.gateway.stop_targets(&policy.policy, &request, &audit_id, home, deadline).await;
+            vec![Settled { audit_id, facts, handled }]
         }
-        (Ok(Parsed::Latch(check)), Ok(policy)) => latched(app, &check, policy, facts, deadline).await,
+        (Ok(Parsed::Latch(check)), Ok(policy)) => app.gateway.latch(&check, policy, facts, home, deadline).await,
         // Without a policy nothing is decided, so nothing is stopped; the request is still answered and audited.
         (Ok(Parsed::Stop(request)), Err(why)) => {
-            vec![Request::without_decision(facts, Err(StopError::PolicyUnavailable(why.clone())), request.dry_run)]
+            vec![Settled::without_decision(facts, Err(StopError::PolicyUnavailable(why.clone())), request.dry_run)]
         }
         (Ok(Parsed::Latch(_)), Err(why)) => {
-            vec![Request::without_decision(facts, Err(StopError::PolicyUnavailable(why.clone())), false)]
+            vec![Settled::without_decision(facts, Err(StopError::PolicyUnavailable(why.clone())), false)]
         }
         (Ok(Parsed::Ignore(reason)), _) => {
-            vec![Request::without_decision(facts, Ok(Outcome::Ignored { reason }), false)]
+            vec![Settled::without_decision(facts, Ok(Outcome::Ignored { reason }), false)]
         }
         (Err(err), _) => {
             let dry_run = facts.dry_run;
-            vec![Request::without_decision(facts, Err(err), dry_run)]
+            vec![Settled::without_decision(facts, Err(err), dry_run)]
         }
     };
 
     let mut records = Vec::new();
     let mut answers = Vec::with_capacity(requests.len());
     let mut retry = None;
-    for Request { audit_id, facts, handled } in &requests {
+    for Settled { audit_id, facts, handled } in &requests {
         log_result(handled, source, audit_id);
         let invocation = Invocation {
             audit_id,
@@ -168,46 +147,10 @@ pub async fn handle<S: AuditSink>(app: &App<S>, event: LambdaEvent<Box<RawValue>
     }
 }
 
-/// Asks CloudWatch which latching alarms are in ALARM (a read no older than the event) and stops what they
-/// cover: the new execution of a status-change event, or, for a sweep, every target of every such alarm. With
-/// nothing latched the event is audited as ignored; a failed read is a transient failure, so Lambda retries.
-async fn latched<S>(
-    app: &App<S>,
-    check: &LatchCheck,
-    policy: &LoadedPolicy,
-    facts: Facts,
-    deadline: tokio::time::Instant,
-) -> Vec<Request> {
-    let may_latch = |alarm: &AlarmArn| latch::may_latch(alarm, &policy.routing, &policy.policy);
-    let alarms = match app.alarms.in_alarm(check.at(), &policy.version.sha256, may_latch, deadline).await {
-        Ok(alarms) => alarms,
-        Err(err) => return vec![Request::without_decision(facts, Err(err), false)],
-    };
-    let in_force = latch::in_force(&alarms, &policy.routing, &policy.policy);
-    let stops = latch::requests(check, &in_force);
-    if stops.is_empty() {
-        let reason = match check {
-            LatchCheck::Started(_) => "no latching alarm in ALARM covers this execution",
-            LatchCheck::Sweep { .. } => "no latching alarm is in ALARM",
-        };
-        return vec![Request::without_decision(facts, Ok(Outcome::Ignored { reason: reason.into() }), false)];
-    }
-    let mut requests = Vec::with_capacity(stops.len());
-    for stop in stops {
-        let audit_id = new_audit_id();
-        let handled = app.gateway.stop_targets(&policy.policy, &stop, &audit_id, deadline).await;
-        let facts = Facts {
-            caller: Some(stop.caller.clone()),
-            target: stop.targets.first().map(ToString::to_string),
-            extra_targets: stop.targets.iter().skip(1).map(ToString::to_string).collect(),
-            target_kind: stop.targets.first().map(|t| t.kind_name()),
-            reason: Some(stop.reason.to_string()),
-            reason_truncated: stop.reason.was_truncated(),
-            ..facts.clone()
-        };
-        requests.push(Request { audit_id, facts, handled });
-    }
-    requests
+/// The function's own account, from the ARN Lambda says was invoked (`arn:P:lambda:R:ACCOUNT:function:…`).
+/// `None` when it says none (local tools): then every target account needs a role, and no alarm latches.
+fn home_account(invoked_function_arn: &str) -> Option<AccountId> {
+    invoked_function_arn.split(':').nth(4).and_then(|account| AccountId::parse(account).ok())
 }
 
 /// When the invocation must have answered. A context without a deadline (tests, local tools) gets a generous one.

@@ -2,11 +2,11 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::value::RawValue;
-use stop_gateway::aws::accounts::{AccountClients, RoleProviders};
 use stop_gateway::aws::alarms::AlarmWatch;
 use stop_gateway::aws::audit_bus::{AuditBus, AuditPublisher};
 use stop_gateway::aws::durable::DurableAdapter;
-use stop_gateway::aws::regional::Clients;
+use stop_gateway::aws::reach::Accounts;
+use stop_gateway::aws::regional::{Clients, ServiceClients};
 use stop_gateway::aws::sdk::{load_sdk_config, single_attempt};
 use stop_gateway::aws::sfn::SfnAdapter;
 use stop_gateway::aws::ssm::PolicyParameter;
@@ -23,26 +23,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let pacer = std::sync::Arc::new(config.pacer);
     let home = config.region.as_str();
 
-    // Clients per (account, region). Another account's clients take its role's session for the request being
-    // handled on every call, so the SDK's identity cache (which would keep one request's session) is off there.
-    let roles = std::sync::Arc::new(RoleProviders::new(sdk.clone()));
-    let sfn = aws_sdk_sfn::config::Builder::from(&sdk);
-    let sfn = AccountClients::new(home, roles.clone(), move |region: &str, role| {
-        let mut conf = sfn.clone().region(aws_config::Region::new(region.to_owned()));
-        if let Some(role) = role {
-            conf = conf.credentials_provider(role).identity_cache(aws_sdk_sfn::config::IdentityCache::no_cache());
-        }
+    // Each service's clients: a read client (the SDK retries) and a stop client (one attempt) per region, built
+    // from the function's own configuration or from a request's role session in another account.
+    let sfn = ServiceClients::new(&sdk, home, |sdk, region| {
+        let conf = aws_sdk_sfn::config::Builder::from(sdk).region(aws_config::Region::new(region.to_owned()));
         Clients {
             read: aws_sdk_sfn::Client::from_conf(conf.clone().build()),
             stop: aws_sdk_sfn::Client::from_conf(conf.retry_config(single_attempt()).build()),
         }
     });
-    let lambda = aws_sdk_lambda::config::Builder::from(&sdk);
-    let lambda = AccountClients::new(home, roles, move |region: &str, role| {
-        let mut conf = lambda.clone().region(aws_config::Region::new(region.to_owned()));
-        if let Some(role) = role {
-            conf = conf.credentials_provider(role).identity_cache(aws_sdk_lambda::config::IdentityCache::no_cache());
-        }
+    let lambda = ServiceClients::new(&sdk, home, |sdk, region| {
+        let conf = aws_sdk_lambda::config::Builder::from(sdk).region(aws_config::Region::new(region.to_owned()));
         Clients {
             read: aws_sdk_lambda::Client::from_conf(conf.clone().build()),
             stop: aws_sdk_lambda::Client::from_conf(conf.retry_config(single_attempt()).build()),
@@ -65,13 +56,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
     let alarms = AlarmWatch::new(aws_sdk_cloudwatch::Client::new(&sdk), home, pacer.clone(), config.latch_cache)
         .with_prefix(config.latch_alarm_prefix);
-    let app = App {
-        gateway: Gateway::new(SfnAdapter::new(sfn, pacer.clone()), DurableAdapter::new(lambda, pacer), config.bulk),
+    let gateway = Gateway::new(
+        SfnAdapter::new(sfn, pacer.clone()),
+        DurableAdapter::new(lambda, pacer),
         alarms,
-        policies,
-        doors: config.doors,
-        sink: AuditPublisher::new(bus, config.metrics),
-    };
+        Accounts::new(sdk.clone()),
+        config.bulk,
+    );
+    let app = App { gateway, policies, doors: config.doors, sink: AuditPublisher::new(bus, config.metrics) };
     let app = &app;
     // The handler's future is boxed: its type nests deeply (SDK calls inside paced retries inside a bulk
     // stream), and erasing it keeps the runtime's own future within the compiler's layout depth.

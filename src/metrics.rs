@@ -20,6 +20,10 @@ pub const REMAINING_EXECUTIONS: &str = "RemainingExecutions";
 /// 1 when a stop asked for by an alarm or by automation (EventBridge) did not happen: nobody reads its answer,
 /// so this metric, and its alarm, is how a failed kill-switch gets noticed.
 pub const FAILED_AUTOMATED_STOPS: &str = "FailedAutomatedStops";
+/// 1 when a request from an alarm or automation ended `dry_run`: a kill-switch left reporting instead of
+/// stopping (the policy's, a rule's or `DRY_RUN`'s dry run) is a success for every other metric, so this one,
+/// and its alarm, is how it gets noticed.
+pub const DRY_RUN_AUTOMATED_STOPS: &str = "DryRunAutomatedStops";
 /// Audit records that did not reach the audit bus (the log line still holds them).
 pub const AUDIT_BUS_DELIVERY_FAILURES: &str = "AuditBusDeliveryFailures";
 /// Time spent on the request.
@@ -63,12 +67,15 @@ impl Metrics {
             None => usize::from(request.outcome == "stopped"),
         };
         let remaining = request.counts.as_ref().and_then(|c| c.get("remaining").copied()).unwrap_or(0);
-        let failed_automated = AUTOMATED.contains(&request.source) && !SUCCESSES.contains(&request.outcome);
+        let automated = AUTOMATED.contains(&request.source);
+        let failed_automated = automated && !SUCCESSES.contains(&request.outcome);
+        let dry_run_automated = automated && request.outcome == "dry_run";
         let counts = [
             (REQUESTS, 1),
             (STOPPED_EXECUTIONS, stopped),
             (REMAINING_EXECUTIONS, remaining),
             (FAILED_AUTOMATED_STOPS, usize::from(failed_automated)),
+            (DRY_RUN_AUTOMATED_STOPS, usize::from(dry_run_automated)),
             (AUDIT_BUS_DELIVERY_FAILURES, bus_failures),
         ];
         let mut definitions: Vec<Value> =

@@ -1,10 +1,14 @@
 //! Amazon CloudWatch: which alarms are in ALARM, for the latch. `DescribeAlarms` once for all of them (every
 //! page), then `ListTagsForResource` for the few that may latch, kept for a few seconds per instance.
 //!
-//! The cache serves a burst of status-change events with one read, but never an event newer than the read: a
-//! state read before the event happened might have been released since, and a released latch must not stop
-//! anything, so such an event reads again. An alarm whose actions are disabled is treated as released: that is
-//! how an operator lifts a latch without touching the alarm's threshold.
+//! The cache serves a burst of status-change events with one read, but only events that certainly happened
+//! before the read: a state read before the event might have been released since, and a released latch must not
+//! stop anything, so such an event reads again. An alarm whose actions are disabled is treated as released: that
+//! is how an operator lifts a latch without touching the alarm's threshold.
+//!
+//! Nothing in the answer is taken on trust: only alarms of the function's own account and region that CloudWatch
+//! reports in ALARM can latch; anything else is logged and ignored. An alarm whose tags cannot be read is not
+//! silently left out: it is reported as unreadable, so the latch decision it may change fails and is retried.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,9 +20,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::errors::{timestamp, unmodelled};
+use super::errors::{timestamp, upstream};
 use super::pacing::{Api, Pacer, paced};
 use crate::domain::alarm::{Alarm, AlarmTags};
+use crate::domain::aws_ids::AccountId;
 use crate::domain::caller::AlarmArn;
 use crate::error::StopError;
 
@@ -36,6 +41,25 @@ struct Snapshot {
     alarms: Arc<Vec<Alarm>>,
 }
 
+/// What one read (or the cached read that serves it) found.
+#[derive(Debug)]
+pub struct LatchRead {
+    /// When the read started.
+    pub read_at: DateTime<Utc>,
+    /// The alarms of the function's own account and region in ALARM, with enabled actions, that the policy may
+    /// let latch, with their tags.
+    pub alarms: Arc<Vec<Alarm>>,
+    /// Such alarms whose tags could not be read: what they latch is unknown. A read with any is never cached.
+    pub unreadable: Vec<(AlarmArn, StopError)>,
+}
+
+/// The last sweep that read the alarms: sweeps within the cache window after it are answered from it.
+struct SweepMark {
+    read_at: DateTime<Utc>,
+    policy_key: String,
+    audit_id: String,
+}
+
 /// The alarms in ALARM in the function's region, read through one client and cached briefly.
 pub struct AlarmWatch {
     client: Client,
@@ -44,12 +68,19 @@ pub struct AlarmWatch {
     pacer: Arc<Pacer>,
     ttl: Duration,
     cache: Mutex<Option<Snapshot>>,
+    last_sweep: Mutex<Option<SweepMark>>,
 }
 
 impl AlarmWatch {
     /// Reads alarms in `region` with `client`; a read serves later events for `ttl`.
     pub fn new(client: Client, region: &str, pacer: Arc<Pacer>, ttl: Duration) -> Self {
-        AlarmWatch { client, region: region.to_owned(), prefix: None, pacer, ttl, cache: Mutex::new(None) }
+        let (cache, last_sweep) = (Mutex::new(None), Mutex::new(None));
+        AlarmWatch { client, region: region.to_owned(), prefix: None, pacer, ttl, cache, last_sweep }
+    }
+
+    /// The region whose alarms are read: the function's own.
+    pub fn region(&self) -> &str {
+        &self.region
     }
 
     /// Reads only alarms whose name starts with `prefix` (the only ones the function's role may read).
@@ -58,15 +89,18 @@ impl AlarmWatch {
         self
     }
 
-    /// The alarms in ALARM (with enabled actions) that `may_latch` picks, with their tags, as read no earlier
-    /// than `not_before`. `policy_key` identifies the policy behind `may_latch`: a new policy reads again.
+    /// The alarms in ALARM (with enabled actions) of `home`, the function's own account, in its region, that
+    /// `may_latch` picks, with their tags, as read no earlier than `not_before`. `policy_key` identifies the
+    /// policy behind `may_latch`: a new policy reads again. Without a known home account no alarm can be shown to
+    /// be the function's own, so none latches.
     pub async fn in_alarm(
         &self,
         not_before: DateTime<Utc>,
         policy_key: &str,
+        home: Option<&AccountId>,
         may_latch: impl Fn(&AlarmArn) -> bool,
         deadline: Instant,
-    ) -> Result<Arc<Vec<Alarm>>, StopError> {
+    ) -> Result<LatchRead, StopError> {
         // Held across the read, so a burst of events waits for one read instead of making one each.
         let mut cache = self.cache.lock().await;
         let now = Utc::now();
@@ -75,15 +109,51 @@ impl AlarmWatch {
                 && s.read_at >= not_before
                 && (now - s.read_at).to_std().is_ok_and(|age| age < self.ttl)
         }) {
-            return Ok(snapshot.alarms.clone());
+            return Ok(LatchRead { read_at: snapshot.read_at, alarms: snapshot.alarms.clone(), unreadable: vec![] });
         }
         let read_at = Utc::now();
-        let alarms = Arc::new(self.read(&may_latch, deadline).await?);
-        *cache = Some(Snapshot { read_at, policy_key: policy_key.to_owned(), alarms: alarms.clone() });
-        Ok(alarms)
+        let own = |alarm: &AlarmArn| self.is_own(alarm, home);
+        let (alarms, unreadable) = self.read(&|alarm: &AlarmArn| own(alarm) && may_latch(alarm), deadline).await?;
+        let alarms = Arc::new(alarms);
+        *cache = unreadable.is_empty().then(|| Snapshot {
+            read_at,
+            policy_key: policy_key.to_owned(),
+            alarms: alarms.clone(),
+        });
+        Ok(LatchRead { read_at, alarms, unreadable })
     }
 
-    async fn read(&self, may_latch: &impl Fn(&AlarmArn) -> bool, deadline: Instant) -> Result<Vec<Alarm>, StopError> {
+    /// Whether a sweep under `policy_key` read the alarms within the cache window; if so, the audit id of its
+    /// request and when it read. A sweep then has nothing to add: that one stopped what was latched, and what
+    /// started since is stopped by its own status-change event or the next sweep. A release in between is
+    /// honoured because nothing is acted on for the later sweep.
+    pub async fn recent_sweep(&self, policy_key: &str) -> Option<(DateTime<Utc>, String)> {
+        let mark = self.last_sweep.lock().await;
+        let mark = mark.as_ref().filter(|m| m.policy_key == policy_key)?;
+        let fresh = (Utc::now() - mark.read_at).to_std().is_ok_and(|age| age < self.ttl);
+        fresh.then(|| (mark.read_at, mark.audit_id.clone()))
+    }
+
+    /// Notes a sweep whose read (at `read_at`, every alarm readable) acted for `audit_id`.
+    pub async fn swept(&self, read_at: DateTime<Utc>, policy_key: &str, audit_id: &str) {
+        let mark = SweepMark { read_at, policy_key: policy_key.to_owned(), audit_id: audit_id.to_owned() };
+        *self.last_sweep.lock().await = Some(mark);
+    }
+
+    /// Whether an alarm CloudWatch returned is in the function's own account and region; others are logged.
+    fn is_own(&self, alarm: &AlarmArn, home: Option<&AccountId>) -> bool {
+        let own = Some(alarm.scope().account()) == home && alarm.scope().region().as_str() == self.region;
+        if !own {
+            tracing::warn!(alarm = %alarm, "alarm outside the function's own account and region ignored by the latch");
+        }
+        own
+    }
+
+    async fn read(
+        &self,
+        may_latch: &impl Fn(&AlarmArn) -> bool,
+        deadline: Instant,
+    ) -> Result<(Vec<Alarm>, Vec<(AlarmArn, StopError)>), StopError> {
         let mut alarms = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -102,7 +172,7 @@ impl AlarmWatch {
                     .set_alarm_name_prefix(self.prefix.clone())
                     .max_records(100)
                     .set_next_token(token.clone());
-                operation.send().await.map_err(|e| unmodelled(SERVICE, e))
+                operation.send().await.map_err(|e| upstream(SERVICE, e))
             })
             .await?;
             for m in page.metric_alarms() {
@@ -117,43 +187,53 @@ impl AlarmWatch {
                     dimensions
                         .extend(Some(pairs(dims.iter().map(|d| (d.name(), d.value())))).filter(|d| !d.is_empty()));
                 }
-                let seen = (m.alarm_arn(), m.state_reason(), m.state_updated_timestamp());
+                let seen = (m.alarm_arn(), m.state_value(), m.state_reason(), m.state_updated_timestamp());
                 self.keep(&mut alarms, seen, dimensions, may_latch);
             }
             for c in page.composite_alarms() {
                 if c.actions_enabled() == Some(false) {
                     continue;
                 }
-                self.keep(
-                    &mut alarms,
-                    (c.alarm_arn(), c.state_reason(), c.state_updated_timestamp()),
-                    vec![],
-                    may_latch,
-                );
+                let seen = (c.alarm_arn(), c.state_value(), c.state_reason(), c.state_updated_timestamp());
+                self.keep(&mut alarms, seen, vec![], may_latch);
             }
             token = page.next_token().map(str::to_owned);
             if token.is_none() {
                 break;
             }
         }
-        for alarm in &mut alarms {
-            alarm.tags = self.tags(&alarm.arn, deadline).await;
+        let mut unreadable = Vec::new();
+        let mut readable = Vec::with_capacity(alarms.len());
+        for mut alarm in alarms {
+            match self.tags(&alarm.arn, deadline).await {
+                Ok(tags) => {
+                    alarm.tags = tags;
+                    readable.push(alarm);
+                }
+                Err(err) => unreadable.push((alarm.arn, err)),
+            }
         }
-        Ok(alarms)
+        Ok((readable, unreadable))
     }
 
-    /// Adds an alarm CloudWatch reported in ALARM, if its ARN parses and the policy may let it latch.
+    /// Adds an alarm CloudWatch reported, if its ARN parses, CloudWatch says it is in ALARM (the request asked
+    /// for no other state, and the answer is checked anyway), and the policy may let it latch.
     fn keep(
         &self,
         into: &mut Vec<Alarm>,
-        (arn, reason, updated): (Option<&str>, Option<&str>, Option<&aws_smithy_types::DateTime>),
+        (arn, state, reason, updated): AlarmSeen<'_>,
         dimensions: Vec<BTreeMap<String, String>>,
         may_latch: &impl Fn(&AlarmArn) -> bool,
     ) {
         let Some(arn) = arn.and_then(|a| AlarmArn::parse(a).ok()) else {
-            tracing::warn!(alarm = ?arn, "DescribeAlarms returned an alarm without a valid ARN");
+            tracing::warn!(alarm = ?arn, "DescribeAlarms returned an alarm without a valid ARN; ignored by the latch");
             return;
         };
+        if state != Some(&StateValue::Alarm) {
+            let state = state.map(StateValue::as_str);
+            tracing::warn!(alarm = %arn, ?state, "DescribeAlarms returned an alarm not in ALARM; ignored by the latch");
+            return;
+        }
         if !may_latch(&arn) {
             return;
         }
@@ -169,23 +249,27 @@ impl AlarmWatch {
         });
     }
 
-    /// The alarm's tags; a failure to read them is kept as such, so target resolution fails closed for that
-    /// alarm instead of guessing from other sources.
-    async fn tags(&self, alarm: &AlarmArn, deadline: Instant) -> AlarmTags {
+    /// The alarm's tags. A failure to read them is the latch's failure (the tags may name what the alarm latches),
+    /// classified like the read it is.
+    async fn tags(&self, alarm: &AlarmArn, deadline: Instant) -> Result<AlarmTags, StopError> {
         let read = paced(&self.pacer, ("", &self.region), Api::ListAlarmTags, deadline, || async {
             let operation = self.client.list_tags_for_resource().resource_arn(alarm.to_string());
-            operation.send().await.map_err(|e| unmodelled(SERVICE, e))
+            operation.send().await.map_err(|e| upstream(SERVICE, e))
         })
         .await;
         match read {
-            Ok(out) => AlarmTags::Read(pairs(out.tags().iter().map(|t| (t.key(), t.value())))),
+            Ok(out) => Ok(AlarmTags::Read(pairs(out.tags().iter().map(|t| (t.key(), t.value()))))),
             Err(err) => {
                 tracing::warn!(alarm = %alarm, error = %crate::error::error_chain(&err), "could not read the alarm's tags");
-                AlarmTags::Unavailable(err.code().to_owned())
+                let transient = err.is_retryable();
+                Err(StopError::LatchUnreadable { alarm: alarm.to_string(), transient, source: Box::new(err) })
             }
         }
     }
 }
+
+/// What `DescribeAlarms` said of one alarm: its ARN, state, state reason and when the state changed.
+type AlarmSeen<'a> = (Option<&'a str>, Option<&'a StateValue>, Option<&'a str>, Option<&'a aws_smithy_types::DateTime>);
 
 fn pairs<'a>(items: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>) -> BTreeMap<String, String> {
     items.filter_map(|(k, v)| Some((k?.to_owned(), v?.to_owned()))).collect()

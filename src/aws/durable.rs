@@ -17,13 +17,13 @@ use aws_sdk_lambda::types::{ErrorObject, Execution, ExecutionStatus};
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::accounts::AccountClients;
-use super::errors::{log_mapped, throttled, timestamp, unmodelled};
+use super::errors::{log_mapped, refused, server_fault, throttled, timestamp, upstream};
 use super::pacing::{Api, Pacer, paced};
-use super::regional::Clients;
+use super::reach::Reach;
+use super::regional::ServiceClients;
 use super::{Confirming, LIST_PAGE, Listed};
 use crate::domain::outcome::{ExecutionState, StopText};
-use crate::domain::target::{Service, TargetArn, TargetKind};
+use crate::domain::target::{DurableQualifier, Service, TargetArn, TargetKind};
 use crate::error::StopError;
 
 const SERVICE: &str = Service::Lambda.display_name();
@@ -35,20 +35,25 @@ const STOPPABLE: &[&str] = &["RUNNING", "PAUSING", "PAUSED"];
 
 /// Durable execution adapter; holds one client per region and the shared pacer.
 pub struct DurableAdapter {
-    clients: AccountClients<Clients<Client>>,
+    clients: ServiceClients<Client>,
     pacer: Arc<Pacer>,
 }
 
 impl DurableAdapter {
     /// Wraps the regional clients.
-    pub fn new(clients: AccountClients<Clients<Client>>, pacer: Arc<Pacer>) -> Self {
+    pub fn new(clients: ServiceClients<Client>, pacer: Arc<Pacer>) -> Self {
         DurableAdapter { clients, pacer }
     }
 
     /// Reads the execution's status.
-    pub async fn describe(&self, target: &TargetArn, deadline: Instant) -> Result<ExecutionState, StopError> {
+    pub async fn describe(
+        &self,
+        reach: &Reach,
+        target: &TargetArn,
+        deadline: Instant,
+    ) -> Result<ExecutionState, StopError> {
         let scope = (target.account().as_str(), target.region().as_str());
-        let client = self.clients.client(target.account(), scope.1)?.read;
+        let client = self.clients.get(reach, target.account(), scope.1)?.read;
         let out = paced(&self.pacer, scope, Api::GetDurableExecution, deadline, || async {
             // Status only: an input or result of up to 6 MB never needs to reach the gateway.
             let operation =
@@ -68,6 +73,7 @@ impl DurableAdapter {
     /// the response carried no plausible timestamp.
     pub async fn stop(
         &self,
+        reach: &Reach,
         target: &TargetArn,
         text: &StopText<'_>,
         deadline: Instant,
@@ -75,7 +81,7 @@ impl DurableAdapter {
         // Serialising a struct of strings cannot fail; an empty string would only lose the pointers.
         let error_data = serde_json::to_string(&text.error_data()).unwrap_or_default();
         let scope = (target.account().as_str(), target.region().as_str());
-        let client = self.clients.client(target.account(), scope.1)?.stop;
+        let client = self.clients.get(reach, target.account(), scope.1)?.stop;
         let error = ErrorObject::builder()
             .error_type(text.error_code.as_str())
             .error_message(text.reason.as_str())
@@ -96,21 +102,23 @@ impl DurableAdapter {
     /// `$LATEST` is passed as the qualifier. An alias is resolved first (GetAlias: its version and any
     /// weighted routing version), because execution ARNs name versions, never aliases, and the model documents
     /// the qualifier as a version.
-    pub async fn list_running(&self, function: &TargetArn, deadline: Instant) -> Result<Vec<Listed>, StopError> {
-        let TargetKind::Function { name, qualifier } = function.kind() else {
+    pub async fn list_running(
+        &self,
+        reach: &Reach,
+        function: &TargetArn,
+        deadline: Instant,
+    ) -> Result<Vec<Listed>, StopError> {
+        let TargetKind::Function { qualifier, .. } = function.kind() else {
             return Err(StopError::InvalidRequest("only a function ARN lists durable executions".into()));
         };
-        // The unqualified ARN works across accounts, where a bare name would not.
-        let (partition, region, account) = (function.partition(), function.region(), function.account());
-        let unqualified = format!("arn:{partition}:lambda:{region}:{account}:function:{name}");
         let versions = match qualifier.as_deref() {
             None => vec![None],
             Some(q) if is_version(q) => vec![Some(q.to_owned())],
-            Some(alias) => self.alias_versions(function, &unqualified, alias, deadline).await?,
+            Some(alias) => self.alias_versions(reach, function, alias, deadline).await?,
         };
         let mut executions = Vec::new();
         for version in versions {
-            self.list_version(function, &unqualified, version, STOPPABLE, deadline, |page| {
+            self.list_version(reach, function, version, STOPPABLE, deadline, |page| {
                 let arns = page.iter().map(|e| (e.durable_execution_arn(), e.status().as_str()));
                 super::collect_listed(Api::ListDurableExecutionsByFunction, arns, &mut executions);
                 true
@@ -125,17 +133,13 @@ impl DurableAdapter {
     /// it does not find is left to a describe.
     pub async fn list_stopped(
         &self,
+        reach: &Reach,
         function: &TargetArn,
         wanted: &HashSet<TargetArn>,
         deadline: Instant,
     ) -> Result<HashMap<TargetArn, DateTime<Utc>>, StopError> {
-        let TargetKind::Function { name, .. } = function.kind() else {
-            return Err(StopError::InvalidRequest("only a function ARN lists durable executions".into()));
-        };
-        let (partition, region, account) = (function.partition(), function.region(), function.account());
-        let unqualified = format!("arn:{partition}:lambda:{region}:{account}:function:{name}");
         let mut confirming = Confirming::new(wanted);
-        self.list_version(function, &unqualified, None, &["STOPPED"], deadline, |page| {
+        self.list_version(reach, function, None, &["STOPPED"], deadline, |page| {
             let items = page.iter().map(|e| (e.durable_execution_arn(), e.end_timestamp().and_then(timestamp)));
             confirming.page(items)
         })
@@ -145,15 +149,17 @@ impl DurableAdapter {
 
     async fn list_version(
         &self,
+        reach: &Reach,
         function: &TargetArn,
-        unqualified: &str,
         qualifier: Option<String>,
         statuses: &[&str],
         deadline: Instant,
         mut page: impl FnMut(&[Execution]) -> bool,
     ) -> Result<(), StopError> {
+        let unqualified = unqualified(function)?;
+        let unqualified = unqualified.as_str();
         let scope = (function.account().as_str(), function.region().as_str());
-        let client = self.clients.client(function.account(), scope.1)?.read;
+        let client = self.clients.get(reach, function.account(), scope.1)?.read;
         let mut marker: Option<String> = None;
         loop {
             let out = paced(&self.pacer, scope, Api::ListDurableExecutionsByFunction, deadline, || async {
@@ -178,13 +184,15 @@ impl DurableAdapter {
     /// The versions an alias serves: the one it points to, and any that weighted routing sends traffic to.
     async fn alias_versions(
         &self,
+        reach: &Reach,
         function: &TargetArn,
-        unqualified: &str,
         alias: &str,
         deadline: Instant,
     ) -> Result<Vec<Option<String>>, StopError> {
+        let unqualified = unqualified(function)?;
+        let unqualified = unqualified.as_str();
         let scope = (function.account().as_str(), function.region().as_str());
-        let client = self.clients.client(function.account(), scope.1)?.read;
+        let client = self.clients.get(reach, function.account(), scope.1)?.read;
         let out = paced(&self.pacer, scope, Api::GetAlias, deadline, || async {
             let operation = client.get_alias().function_name(unqualified).name(alias);
             operation.send().await.map_err(|e| alias_error(function, e))
@@ -197,19 +205,28 @@ impl DurableAdapter {
         versions.sort();
         versions.dedup();
         if versions.is_empty() || !versions.iter().all(|v| is_version(v)) {
-            return Err(StopError::Upstream {
-                service: SERVICE,
-                retryable: false,
-                source: format!("alias {alias} of {unqualified} resolves to no usable version: {versions:?}").into(),
-            });
+            return Err(refused(
+                SERVICE,
+                format!("alias {alias} of {unqualified} resolves to no usable version: {versions:?}"),
+            ));
         }
         Ok(versions.into_iter().map(Some).collect())
     }
 }
 
+/// The function's unqualified ARN, which works across accounts where a bare name would not.
+fn unqualified(function: &TargetArn) -> Result<String, StopError> {
+    let TargetKind::Function { name, .. } = function.kind() else {
+        return Err(StopError::InvalidRequest("only a function ARN lists durable executions".into()));
+    };
+    TargetArn::function(function.scope(), name, None)
+        .map(|arn| arn.to_string())
+        .map_err(|e| StopError::InvalidRequest(format!("function ARN: {e}")))
+}
+
 /// A version qualifier (`$LATEST`, `$LATEST.PUBLISHED` or a number) rather than an alias.
 fn is_version(qualifier: &str) -> bool {
-    qualifier.starts_with("$LATEST") || qualifier.bytes().all(|b| b.is_ascii_digit())
+    DurableQualifier::parse(qualifier).is_some()
 }
 
 /// Shared by both operations, which document the same errors.
@@ -222,16 +239,15 @@ macro_rules! map_lambda_error {
                 StopError::InvalidRequest("Lambda rejected the durable execution request as invalid".into())
             }
             Some($error::TooManyRequestsException(_)) => return throttled(SERVICE, err),
-            Some($error::ServiceException(_)) => {
-                return StopError::Upstream { service: SERVICE, retryable: true, source: Box::new(err) };
-            }
+            Some($error::ServiceException(_)) => return server_fault(SERVICE, err),
             Some(
                 $error::KmsAccessDeniedException(_)
                 | $error::KmsDisabledException(_)
                 | $error::KmsInvalidStateException(_)
                 | $error::KmsNotFoundException(_),
-            ) => return StopError::Upstream { service: SERVICE, retryable: false, source: Box::new(err) },
-            _ => return unmodelled(SERVICE, err),
+                // Lambda answers these with 502, which the classification by status would take as transient.
+            ) => return refused(SERVICE, err),
+            _ => return upstream(SERVICE, err),
         };
         log_mapped(SERVICE, &mapped, &err);
         mapped
@@ -254,10 +270,8 @@ fn alias_error(function: &TargetArn, err: SdkError<GetAliasError>) -> StopError 
             StopError::InvalidRequest("Lambda rejected the alias lookup as invalid".into())
         }
         Some(GetAliasError::TooManyRequestsException(_)) => return throttled(SERVICE, err),
-        Some(GetAliasError::ServiceException(_)) => {
-            return StopError::Upstream { service: SERVICE, retryable: true, source: Box::new(err) };
-        }
-        _ => return unmodelled(SERVICE, err),
+        Some(GetAliasError::ServiceException(_)) => return server_fault(SERVICE, err),
+        _ => return upstream(SERVICE, err),
     };
     log_mapped(SERVICE, &mapped, &err);
     mapped
@@ -272,10 +286,8 @@ fn list_error(function: &TargetArn, err: SdkError<ListDurableExecutionsByFunctio
             StopError::InvalidRequest("Lambda rejected the durable execution list request as invalid".into())
         }
         Some(ListDurableExecutionsByFunctionError::TooManyRequestsException(_)) => return throttled(SERVICE, err),
-        Some(ListDurableExecutionsByFunctionError::ServiceException(_)) => {
-            return StopError::Upstream { service: SERVICE, retryable: true, source: Box::new(err) };
-        }
-        _ => return unmodelled(SERVICE, err),
+        Some(ListDurableExecutionsByFunctionError::ServiceException(_)) => return server_fault(SERVICE, err),
+        _ => return upstream(SERVICE, err),
     };
     log_mapped(SERVICE, &mapped, &err);
     mapped

@@ -5,12 +5,12 @@
 //! pacing, the deadline); the SDK decides how (credentials, signing, endpoint rules, retries of reads, error
 //! models). Clients are built once from one shared `SdkConfig`, per region on first use.
 
-pub mod accounts;
 pub mod alarms;
 pub mod audit_bus;
 pub mod durable;
 pub mod errors;
 pub mod pacing;
+pub mod reach;
 pub mod regional;
 pub mod sdk;
 pub mod sfn;

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::errors::{MAX_THROTTLE_WAIT, abandoned};
 use crate::domain::target::Service;
 use crate::error::StopError;
 
@@ -202,8 +203,6 @@ pub(crate) const MAX_ATTEMPTS: u32 = 3;
 const ANSWER_RESERVE: Duration = Duration::from_millis(750);
 /// How often a throttled call is tried again after the SDK's own retries gave up.
 const THROTTLE_RETRIES: u32 = 4;
-/// Longest wait between those tries, whatever `Retry-After` says.
-pub(crate) const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(5);
 
 /// How often `paced` tries a throttled call again: stop calls make a single SDK attempt, so they get as many
 /// tries in all as a read does with the SDK's retries (a throttled request was not processed; trying it again
@@ -236,11 +235,7 @@ where
     loop {
         pacer.acquire(account, region, api).await;
         let Ok(result) = tokio::time::timeout_at(cutoff, call()).await else {
-            return Err(StopError::Upstream {
-                service: api.service_name(),
-                retryable: true,
-                source: format!("{} abandoned: the invocation's deadline came first", api.name()).into(),
-            });
+            return Err(abandoned(api.service_name(), api.name()));
         };
         match result {
             Err(StopError::Throttled { retry_after, .. })

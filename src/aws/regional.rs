@@ -1,10 +1,17 @@
-//! Clients per region: the function's own region built at start-up, others on first use and then kept.
+//! Clients per region: the function's own region built at start-up, others on first use and then kept; and a
+//! service's clients in any account a request reaches.
 //!
 //! Each region has a `read` client (the SDK retries describes and lists) and a `stop` client (one attempt: a
 //! stop whose answer was lost may still have happened, so the service describes again before any resend).
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
+
+use aws_config::SdkConfig;
+
+use super::reach::{Reach, Via};
+use crate::domain::aws_ids::AccountId;
+use crate::error::StopError;
 
 /// At most this many regions keep their clients. AWS has fewer regions than this in all partitions together;
 /// past it (a policy with `regions = ["*"]` and callers naming made-up regions), a client is built for the call
@@ -55,14 +62,42 @@ impl<C: Clone> Regional<C> {
         client
     }
 
-    /// How many regional clients are kept (for tests and diagnostics).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.clients.read().map(|m| m.len()).unwrap_or_default()
     }
+}
 
-    /// Whether no client is kept (never true after `new`).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+/// Builds a service's clients for a region from a configuration (the function's own, or a request's role session).
+pub type MakeClients<C> = dyn Fn(&SdkConfig, &str) -> Clients<C> + Send + Sync;
+
+/// A service's clients in every account a request may reach: the function's own account's, per region, kept;
+/// another account's built for the call from the request's role session (in memory, no I/O: the session's
+/// credentials and identity cache travel in its configuration, and the HTTPS client is shared).
+pub struct ServiceClients<C> {
+    own: Regional<Clients<C>>,
+    make: Arc<MakeClients<C>>,
+}
+
+impl<C: Clone + 'static> ServiceClients<C> {
+    /// The function's own clients from `make(sdk, region)`, the home region's built now.
+    pub fn new(
+        sdk: &SdkConfig,
+        home_region: &str,
+        make: impl Fn(&SdkConfig, &str) -> Clients<C> + Send + Sync + 'static,
+    ) -> Self {
+        let make: Arc<MakeClients<C>> = Arc::new(make);
+        let (own_make, own_sdk) = (make.clone(), sdk.clone());
+        ServiceClients { own: Regional::new(home_region, move |region: &str| own_make(&own_sdk, region)), make }
+    }
+
+    /// The clients for `account` and `region`, as `reach` allows: `account_not_configured` for any account the
+    /// request does not reach.
+    pub fn get(&self, reach: &Reach, account: &AccountId, region: &str) -> Result<Clients<C>, StopError> {
+        match reach.via(account)? {
+            Via::Own => Ok(self.own.client(region)),
+            Via::Role(session) => Ok((self.make)(session, region)),
+        }
     }
 }
 

@@ -15,10 +15,10 @@ use aws_sdk_sfn::types::{ExecutionListItem, ExecutionStatus, IncludedData};
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::accounts::AccountClients;
-use super::errors::{log_mapped, throttled, timestamp, unmodelled};
+use super::errors::{log_mapped, refused, throttled, timestamp, upstream};
 use super::pacing::{Api, Pacer, paced};
-use super::regional::Clients;
+use super::reach::Reach;
+use super::regional::ServiceClients;
 use super::{Confirming, LIST_PAGE, Listed};
 use crate::domain::outcome::{ExecutionState, StopText};
 use crate::domain::target::{Service, TargetArn};
@@ -28,25 +28,25 @@ const SERVICE: &str = Service::StepFunctions.display_name();
 
 /// Step Functions adapter; holds one client per region and the shared pacer.
 pub struct SfnAdapter {
-    clients: AccountClients<Clients<Client>>,
+    clients: ServiceClients<Client>,
     pacer: Arc<Pacer>,
 }
 
 impl SfnAdapter {
     /// Wraps the regional clients.
-    pub fn new(clients: AccountClients<Clients<Client>>, pacer: Arc<Pacer>) -> Self {
+    pub fn new(clients: ServiceClients<Client>, pacer: Arc<Pacer>) -> Self {
         SfnAdapter { clients, pacer }
     }
 
-    /// Takes the request's role session in `account` now, if it needs one (see `accounts::AccountClients`).
-    pub async fn prepare(&self, account: &crate::domain::aws_ids::AccountId) -> Result<(), StopError> {
-        self.clients.prepare(account).await
-    }
-
     /// Reads the execution's status.
-    pub async fn describe(&self, target: &TargetArn, deadline: Instant) -> Result<ExecutionState, StopError> {
+    pub async fn describe(
+        &self,
+        reach: &Reach,
+        target: &TargetArn,
+        deadline: Instant,
+    ) -> Result<ExecutionState, StopError> {
         let scope = (target.account().as_str(), target.region().as_str());
-        let client = self.clients.client(target.account(), scope.1)?.read;
+        let client = self.clients.get(reach, target.account(), scope.1)?.read;
         let out = paced(&self.pacer, scope, Api::DescribeExecution, deadline, || async {
             // Status only: the gateway never needs input or output, and without them an encrypted execution's
             // describe needs no kms:Decrypt.
@@ -68,12 +68,13 @@ impl SfnAdapter {
     /// plausible timestamp (the caller then confirms with a describe).
     pub async fn stop(
         &self,
+        reach: &Reach,
         target: &TargetArn,
         text: &StopText<'_>,
         deadline: Instant,
     ) -> Result<Option<DateTime<Utc>>, StopError> {
         let scope = (target.account().as_str(), target.region().as_str());
-        let client = self.clients.client(target.account(), scope.1)?.stop;
+        let client = self.clients.get(reach, target.account(), scope.1)?.stop;
         let cause = text.cause();
         let out = paced(&self.pacer, scope, Api::StopExecution, deadline, || async {
             let operation =
@@ -89,11 +90,12 @@ impl SfnAdapter {
     /// fields" (StopExecution). Only after a stop with them was refused over the execution's key.
     pub async fn stop_without_text(
         &self,
+        reach: &Reach,
         target: &TargetArn,
         deadline: Instant,
     ) -> Result<Option<DateTime<Utc>>, StopError> {
         let scope = (target.account().as_str(), target.region().as_str());
-        let client = self.clients.client(target.account(), scope.1)?.stop;
+        let client = self.clients.get(reach, target.account(), scope.1)?.stop;
         let out = paced(&self.pacer, scope, Api::StopExecution, deadline, || async {
             let operation = client.stop_execution().execution_arn(target.to_string());
             operation.send().await.map_err(|e| stop_error(target, e))
@@ -103,9 +105,14 @@ impl SfnAdapter {
     }
 
     /// Every RUNNING execution of a state machine (or of a version or alias), following every page.
-    pub async fn list_running(&self, machine: &TargetArn, deadline: Instant) -> Result<Vec<Listed>, StopError> {
+    pub async fn list_running(
+        &self,
+        reach: &Reach,
+        machine: &TargetArn,
+        deadline: Instant,
+    ) -> Result<Vec<Listed>, StopError> {
         let mut executions = Vec::new();
-        self.list(machine, ExecutionStatus::Running, deadline, |page| {
+        self.list(reach, machine, ExecutionStatus::Running, deadline, |page| {
             let listed = page.iter().map(|e| (e.execution_arn(), e.status().as_str()));
             super::collect_listed(Api::ListExecutions, listed, &mut executions);
             true
@@ -119,12 +126,13 @@ impl SfnAdapter {
     /// at most a page more than `wanted` could fill; whatever it does not find is left to a describe.
     pub async fn list_aborted(
         &self,
+        reach: &Reach,
         machine: &TargetArn,
         wanted: &HashSet<TargetArn>,
         deadline: Instant,
     ) -> Result<HashMap<TargetArn, DateTime<Utc>>, StopError> {
         let mut confirming = Confirming::new(wanted);
-        self.list(machine, ExecutionStatus::Aborted, deadline, |page| {
+        self.list(reach, machine, ExecutionStatus::Aborted, deadline, |page| {
             confirming.page(page.iter().map(|e| (e.execution_arn(), e.stop_date().and_then(timestamp))))
         })
         .await?;
@@ -134,13 +142,14 @@ impl SfnAdapter {
     /// Lists `machine`'s executions in `status`, page by page, while `page` returns true.
     async fn list(
         &self,
+        reach: &Reach,
         machine: &TargetArn,
         status: ExecutionStatus,
         deadline: Instant,
         mut page: impl FnMut(&[ExecutionListItem]) -> bool,
     ) -> Result<(), StopError> {
         let scope = (machine.account().as_str(), machine.region().as_str());
-        let client = self.clients.client(machine.account(), scope.1)?.read;
+        let client = self.clients.get(reach, machine.account(), scope.1)?.read;
         let mut token: Option<String> = None;
         loop {
             let out = paced(&self.pacer, scope, Api::ListExecutions, deadline, || async {
@@ -172,8 +181,8 @@ fn describe_error(target: &TargetArn, err: SdkError<DescribeExecutionError>) -> 
         Some(DescribeExecutionError::KmsThrottlingException(_)) => return throttled(SERVICE, err),
         Some(
             DescribeExecutionError::KmsAccessDeniedException(_) | DescribeExecutionError::KmsInvalidStateException(_),
-        ) => return StopError::Upstream { service: SERVICE, retryable: false, source: Box::new(err) },
-        _ => return unmodelled(SERVICE, err),
+        ) => return refused(SERVICE, err),
+        _ => return upstream(SERVICE, err),
     };
     log_mapped(SERVICE, &mapped, &err);
     mapped
@@ -193,7 +202,7 @@ fn stop_error(target: &TargetArn, err: SdkError<StopExecutionError>) -> StopErro
         Some(StopExecutionError::KmsAccessDeniedException(_) | StopExecutionError::KmsInvalidStateException(_)) => {
             return StopError::KmsKeyUnusable { service: SERVICE, source: Box::new(err) };
         }
-        _ => return unmodelled(SERVICE, err),
+        _ => return upstream(SERVICE, err),
     };
     log_mapped(SERVICE, &mapped, &err);
     mapped
@@ -213,7 +222,7 @@ fn list_error(machine: &TargetArn, err: SdkError<ListExecutionsError>) -> StopEr
             | ListExecutionsError::InvalidToken(_)
             | ListExecutionsError::ValidationException(_),
         ) => StopError::InvalidRequest("Step Functions rejected the list request for the state machine".into()),
-        _ => return unmodelled(SERVICE, err),
+        _ => return upstream(SERVICE, err),
     };
     log_mapped(SERVICE, &mapped, &err);
     mapped

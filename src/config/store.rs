@@ -54,8 +54,20 @@ struct State {
     current: Option<Arc<LoadedPolicy>>,
     /// Why there is no policy (or why the last refresh was not taken).
     error: Option<String>,
-    /// When the parameter was last read.
-    read_at: Option<Instant>,
+    /// When the parameter is to be read next (`None`: at the next request).
+    read_next: Option<Instant>,
+    /// Reads that failed in a row while no policy was in force (the backoff's exponent).
+    failed_reads: u32,
+}
+
+/// While an instance has no policy at all, it reads again after 1, 2, 4, then every 8 seconds, whatever the
+/// refresh interval: every request in between is answered `policy_unavailable`, so a cold start that met a
+/// Parameter Store blip must not stay without a policy for an hour. With a policy in force, a failed refresh
+/// waits the ordinary interval: the last good policy goes on deciding.
+const NO_POLICY_RETRY_MAX: Duration = Duration::from_secs(8);
+
+fn no_policy_backoff(failed_reads: u32) -> Duration {
+    Duration::from_secs(1 << failed_reads.saturating_sub(1).min(3)).min(NO_POLICY_RETRY_MAX)
 }
 
 /// The policy in force, shared by every request of an instance.
@@ -72,7 +84,8 @@ impl PolicyStore {
             Ok(policy) => (Some(Arc::new(policy)), None),
             Err(why) => (None, Some(why)),
         };
-        PolicyStore { source: Source::Fixed, state: Mutex::new(State { current, error, read_at: None }), metrics: None }
+        let state = State { current, error, read_next: None, failed_reads: 0 };
+        PolicyStore { source: Source::Fixed, state: Mutex::new(state), metrics: None }
     }
 
     /// A policy read from an SSM parameter at the first request and again every `refresh`; refresh failures
@@ -80,7 +93,7 @@ impl PolicyStore {
     pub fn parameter(parameter: PolicyParameter, refresh: Duration, dry_run: bool, metrics: Metrics) -> PolicyStore {
         PolicyStore {
             source: Source::Parameter { parameter, refresh, dry_run },
-            state: Mutex::new(State { current: None, error: None, read_at: None }),
+            state: Mutex::new(State { current: None, error: None, read_next: None, failed_reads: 0 }),
             metrics: Some(metrics),
         }
     }
@@ -89,9 +102,9 @@ impl PolicyStore {
     pub async fn current(&self) -> Result<Arc<LoadedPolicy>, String> {
         let mut state = self.state.lock().await;
         if let Source::Parameter { parameter, refresh, dry_run } = &self.source
-            && state.read_at.is_none_or(|at| at.elapsed() >= *refresh)
+            && state.read_next.is_none_or(|at| Instant::now() >= at)
         {
-            state.read_at = Some(Instant::now());
+            state.read_next = Some(Instant::now() + *refresh);
             let known = state.current.as_ref().and_then(|c| c.version.ssm_version);
             let read = parameter.fetch().await.and_then(|value| {
                 if known == Some(value.version) {
@@ -112,6 +125,7 @@ impl PolicyStore {
                     );
                     state.current = Some(Arc::new(loaded));
                     state.error = None;
+                    state.failed_reads = 0;
                 }
                 Err(why) => {
                     let kept = state.current.as_ref().map(|c| c.version.sha256.clone());
@@ -120,6 +134,10 @@ impl PolicyStore {
                         println!("{}", metrics.policy_refresh_failure_line(chrono::Utc::now().timestamp_millis()));
                     }
                     state.error = Some(why);
+                    if state.current.is_none() {
+                        state.failed_reads += 1;
+                        state.read_next = Some(Instant::now() + no_policy_backoff(state.failed_reads).min(*refresh));
+                    }
                 }
             }
         }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::caller::Caller;
 use super::outcome::{ExecutionResult, Handled, Outcome};
 use super::policy::PolicyVersion;
-use super::request::SourceKind;
+use super::request::{SourceKind, StopRequest};
 use super::target::TargetArn;
 use super::text::bounded;
 
@@ -162,6 +162,22 @@ pub struct Facts {
     /// The id the door gave the request: the EventBridge event `id`, API Gateway's or the function URL's
     /// `requestContext.requestId`. A caller finds its record by it; a consumer recognises a redelivery.
     pub door_request_id: Option<String>,
+}
+
+impl Facts {
+    /// The facts of a request the gateway built itself (a latched stop: alarm caller, targets, reason), keeping
+    /// what the door that prompted it said (`door`: its request id, error code).
+    pub fn from_request(request: &StopRequest, door: &Facts) -> Facts {
+        Facts {
+            caller: Some(request.caller.clone()),
+            target: request.targets.first().map(ToString::to_string),
+            extra_targets: request.targets.iter().skip(1).map(ToString::to_string).collect(),
+            target_kind: request.targets.first().map(|t| t.kind_name()),
+            reason: Some(request.reason.to_string()),
+            reason_truncated: request.reason.was_truncated(),
+            ..door.clone()
+        }
+    }
 }
 
 /// The invocation a record belongs to.

@@ -232,7 +232,7 @@ names = ["*"]
         let (policy, routing) = document("latch = true", "");
         let alarms = [alarm("a", "ALARM", "orders"), alarm("b", "ALARM", "billing")];
         let latched = in_force(&alarms, &routing, &policy);
-        let sweep = requests(&LatchCheck::Sweep { at: Utc::now() }, &latched);
+        let sweep = requests(&LatchCheck::Sweep { at: Utc::now(), account: None, region: None }, &latched);
         assert_eq!(sweep.len(), 2);
         assert!(sweep.iter().all(|r| r.source == SourceKind::Sweep && r.targets.len() == 1));
     }

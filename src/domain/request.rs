@@ -2,8 +2,9 @@
 //!
 //! Pure: no SDK, no serde.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
+use super::aws_ids::{AccountId, Region};
 use super::caller::Caller;
 use super::target::TargetArn;
 use super::text::{ErrorCode, Reason};
@@ -128,19 +129,28 @@ pub struct Started {
 pub enum LatchCheck {
     /// Stop this new execution if a latching alarm covers it.
     Started(Started),
-    /// Stop whatever every latching alarm in ALARM covers (a scheduled sweep at `at`).
+    /// Stop whatever every latching alarm in ALARM covers (a scheduled sweep arriving at `at`).
     Sweep {
-        /// When the schedule fired.
+        /// When the sweep arrived.
         at: DateTime<Utc>,
+        /// The account the scheduled event says it comes from.
+        account: Option<AccountId>,
+        /// The region the scheduled event says it comes from.
+        region: Option<Region>,
     },
 }
 
+/// EventBridge stamps an event's `time` in whole seconds: an event stamped T happened somewhere in [T, T + 1 s).
+pub const EVENT_TIME_RESOLUTION: TimeDelta = TimeDelta::seconds(1);
+
 impl LatchCheck {
-    /// When the event happened: alarm states read before this are too old to act on.
-    pub fn at(&self) -> DateTime<Utc> {
+    /// The earliest alarm read that may decide this check: one made after the event certainly happened. A read
+    /// from within the event's own second may predate it (an alarm released at .500 and an execution started at
+    /// .600, stamped with the same second as a read at .020), so it does not serve the event.
+    pub fn fresh_after(&self) -> DateTime<Utc> {
         match self {
-            LatchCheck::Started(started) => started.at,
-            LatchCheck::Sweep { at } => *at,
+            LatchCheck::Started(started) => started.at + EVENT_TIME_RESOLUTION,
+            LatchCheck::Sweep { at, .. } => *at,
         }
     }
 }

@@ -26,6 +26,23 @@ pub enum DurableQualifier {
     Version(u64),
 }
 
+impl DurableQualifier {
+    /// The version a qualifier names, or `None` for an alias: `$LATEST`, `$LATEST.PUBLISHED` (Lambda's "latest
+    /// published" version type, a version and not an alias) or a version number without leading zeros. The one
+    /// definition of "a version", for execution ARNs, for which executions a function's list may return, and for
+    /// which qualifiers need an alias resolved.
+    pub fn parse(value: &str) -> Option<DurableQualifier> {
+        match value {
+            "$LATEST" => Some(DurableQualifier::Latest),
+            "$LATEST.PUBLISHED" => Some(DurableQualifier::LatestPublished),
+            v if (1..=10).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()) && !v.starts_with('0') => {
+                v.parse().ok().map(DurableQualifier::Version)
+            }
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for DurableQualifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -271,12 +288,10 @@ impl TargetArn {
             }
             (TargetKind::DurableExecution { function, qualifier, .. }, TargetKind::Function { name, qualifier: q }) => {
                 function == name
-                    && match q.as_deref() {
+                    && match q.as_deref().map(|q| (q, DurableQualifier::parse(q))) {
                         None => true,
-                        Some(q) if q == "$LATEST" || q.bytes().all(|b| b.is_ascii_digit()) => {
-                            qualifier.to_string() == q
-                        }
-                        Some(_alias) => true,
+                        Some((_, Some(version))) => *qualifier == version,
+                        Some((_alias, None)) => true,
                     }
             }
             _ => false,
@@ -406,14 +421,7 @@ fn map_run_label(value: &str) -> Result<(String, String), ArnError> {
 }
 
 fn parse_durable_qualifier(value: &str) -> Result<DurableQualifier, ArnError> {
-    match value {
-        "$LATEST" => Ok(DurableQualifier::Latest),
-        "$LATEST.PUBLISHED" => Ok(DurableQualifier::LatestPublished),
-        v if (1..=10).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()) && !v.starts_with('0') => {
-            v.parse().map(DurableQualifier::Version).map_err(|_| qualifier_error(value))
-        }
-        _ => Err(qualifier_error(value)),
-    }
+    DurableQualifier::parse(value).ok_or_else(|| qualifier_error(value))
 }
 
 fn qualifier_error(value: &str) -> ArnError {
@@ -676,5 +684,20 @@ mod tests {
         assert!(matches!(err, ArnError::Character { position: 49 }), "{err}");
         let err = TargetArn::parse(&format!("arn:{}:states:us-east-1:1:execution:m:e", "x".repeat(200))).unwrap_err();
         assert!(err.to_string().len() < 200, "excerpt is bounded: {err}");
+    }
+
+    #[test]
+    fn a_function_on_latest_published_owns_only_the_executions_on_that_version() {
+        let function =
+            TargetArn::parse("arn:aws:lambda:us-east-1:111122223333:function:checkout:$LATEST.PUBLISHED").unwrap();
+        let on = |qualifier: &str| {
+            TargetArn::parse(&format!(
+                "arn:aws:lambda:us-east-1:111122223333:function:checkout:{qualifier}/durable-execution/n/i"
+            ))
+            .unwrap()
+        };
+        assert!(on("$LATEST.PUBLISHED").is_execution_of(&function));
+        assert!(!on("3").is_execution_of(&function), "$LATEST.PUBLISHED is a version, not an alias");
+        assert!(!on("$LATEST").is_execution_of(&function));
     }
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::audit::Facts;
+use crate::domain::aws_ids::{AccountId, Region};
 use crate::domain::request::{LatchCheck, Parsed, Started};
 use crate::domain::target::{TargetArn, TargetKind};
 use crate::domain::text::excerpt;
@@ -71,6 +72,11 @@ pub(super) fn from_status_change(event: EventBridgeEvent<Value>, facts: &mut Fac
 
 pub(super) fn from_schedule(event: EventBridgeEvent<Value>, facts: &mut Facts) -> Result<Parsed, StopError> {
     facts.door_request_id.clone_from(&event.id);
+    let account = event.account.as_deref().map(AccountId::parse).transpose();
+    let region = event.region.as_deref().map(Region::parse).transpose();
+    let (Ok(account), Ok(region)) = (account, region) else {
+        return Err(StopError::InvalidRequest("the scheduled event's account or region is malformed".into()));
+    };
     // The sweep acts on alarm states read now, not at the schedule's time: a retry may deliver it minutes late.
-    Ok(Parsed::Latch(LatchCheck::Sweep { at: Utc::now() }))
+    Ok(Parsed::Latch(LatchCheck::Sweep { at: Utc::now(), account, region }))
 }

@@ -27,7 +27,13 @@ impl GatewayProcess {
     /// Starts `binary` configured only through its environment: the stand-ins' endpoints and static test
     /// credentials, plus `extra` (policy, audit bus, ...).
     pub fn start(binary: &Path, standins: &Standins, extra: &[(&str, &str)]) -> GatewayProcess {
-        let runtime = RuntimeApi::start();
+        GatewayProcess::start_as(binary, standins, crate::runtime_api::FUNCTION_ARN, extra)
+    }
+
+    /// As [`start`](Self::start), with the Runtime API telling the gateway it is `function_arn`: its account is
+    /// the one the gateway takes as its own.
+    pub fn start_as(binary: &Path, standins: &Standins, function_arn: &str, extra: &[(&str, &str)]) -> GatewayProcess {
+        let runtime = RuntimeApi::start_as(function_arn);
         let mut command = Command::new(binary);
         command
             .env_clear()

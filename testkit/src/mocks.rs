@@ -13,10 +13,10 @@ use aws_smithy_types::DateTime;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use serde_json::value::RawValue;
-use stop_gateway::aws::accounts::AccountClients;
 use stop_gateway::aws::alarms::AlarmWatch;
 use stop_gateway::aws::durable::DurableAdapter;
-use stop_gateway::aws::regional::Clients;
+use stop_gateway::aws::reach::{Accounts, Reach};
+use stop_gateway::aws::regional::{Clients, ServiceClients};
 use stop_gateway::aws::sfn::SfnAdapter;
 use stop_gateway::config::policy_doc::{Format, PolicyDocument, parse_policy};
 use stop_gateway::config::store::{LoadedPolicy, PolicyStore};
@@ -55,20 +55,31 @@ pub fn lambda_client(rules: &[&Rule]) -> aws_sdk_lambda::Client {
         .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled()))
 }
 
-/// A Step Functions adapter whose every region is served by `client`, with its own pacer.
-pub fn sfn_adapter(client: aws_sdk_sfn::Client) -> SfnAdapter {
-    SfnAdapter::new(
-        AccountClients::new("us-east-1", Arc::default(), move |_: &str, _| Clients::same(client.clone())),
-        Arc::default(),
-    )
+/// A configuration with no credentials and no network: what the mocked clients are "built from".
+pub fn offline_sdk() -> aws_types::SdkConfig {
+    aws_types::SdkConfig::builder().build()
 }
 
-/// A durable-execution adapter whose every region is served by `client`, with its own pacer.
+/// A Step Functions adapter whose every region (and account a request reaches) is served by `client`.
+pub fn sfn_adapter(client: aws_sdk_sfn::Client) -> SfnAdapter {
+    let clients = ServiceClients::new(&offline_sdk(), "us-east-1", move |_, _| Clients::same(client.clone()));
+    SfnAdapter::new(clients, Arc::default())
+}
+
+/// A durable-execution adapter whose every region (and account a request reaches) is served by `client`.
 pub fn durable_adapter(client: aws_sdk_lambda::Client) -> DurableAdapter {
-    DurableAdapter::new(
-        AccountClients::new("us-east-1", Arc::default(), move |_: &str, _| Clients::same(client.clone())),
-        Arc::default(),
-    )
+    let clients = ServiceClients::new(&offline_sdk(), "us-east-1", move |_, _| Clients::same(client.clone()));
+    DurableAdapter::new(clients, Arc::default())
+}
+
+/// What a request acting only in the function's own account ([`HOME_FUNCTION`]'s) reaches.
+pub fn own_reach() -> Reach {
+    Reach::own(stop_gateway::domain::aws_ids::AccountId::parse("111122223333").ok())
+}
+
+/// An alarm reader over `cloudwatch` in us-east-1, with a five-second cache.
+pub fn alarm_watch(cloudwatch: aws_sdk_cloudwatch::Client) -> AlarmWatch {
+    AlarmWatch::new(cloudwatch, "us-east-1", Arc::default(), Duration::from_secs(5))
 }
 
 /// The account the mocked gateway runs in (the samples' account).
@@ -82,10 +93,16 @@ pub struct Armed {
     pub policy: Policy,
 }
 
-/// A gateway over the given clients, every region served by the same mock, under `policy`.
+/// A gateway over the given clients, every region served by the same mock, under `policy`. Its alarm reader
+/// reports no alarm in ALARM ([`app_with`] gives it another); roles in other accounts cannot be assumed.
 pub fn gateway(policy: Policy, sfn: aws_sdk_sfn::Client, lambda: aws_sdk_lambda::Client) -> Armed {
-    let gateway = Gateway::new(sfn_adapter(sfn), durable_adapter(lambda), BulkSettings::default());
-    gateway.learn_home(HOME_FUNCTION);
+    let gateway = Gateway::new(
+        sfn_adapter(sfn),
+        durable_adapter(lambda),
+        alarm_watch(alarms_in_alarm(&[]).0),
+        Accounts::new(offline_sdk()),
+        BulkSettings::default(),
+    );
     Armed { gateway, policy }
 }
 
@@ -118,10 +135,11 @@ pub async fn invoke(armed: Armed, payload: &str, context: Context) -> (Result<Va
     (result, app.sink.events())
 }
 
-/// A runtime context carrying `request_id`, as Lambda's would.
+/// A runtime context carrying `request_id`, as Lambda's would, for the function [`HOME_FUNCTION`].
 pub fn context(request_id: &str) -> Context {
     let mut context = Context::default();
     context.request_id = request_id.to_owned();
+    context.invoked_function_arn = HOME_FUNCTION.to_owned();
     context
 }
 
@@ -410,8 +428,7 @@ pub fn app_with(armed: Armed, routing: AlarmRouting, cloudwatch: aws_sdk_cloudwa
     let version = PolicyVersion { sha256: "0".repeat(64), origin: "env", ssm_version: None };
     let loaded = LoadedPolicy { policy: armed.policy, routing, version };
     App {
-        gateway: armed.gateway,
-        alarms: AlarmWatch::new(cloudwatch, "us-east-1", Arc::default(), Duration::from_secs(5)),
+        gateway: armed.gateway.with_alarms(alarm_watch(cloudwatch)),
         policies: PolicyStore::fixed(Ok(loaded)),
         doors: DoorTimeouts::default(),
         sink: RecordingSink::default(),

@@ -1,7 +1,7 @@
 //! Fault injection: the real gateway binary against the stand-ins, through a proxy that throttles (429 with
 //! `Retry-After`), fails (500/503), answers slowly (past the SDK's attempt timeout, or past the invocation's
 //! deadline) or resets connections (before and after forwarding), and with the audit bus down. Every case must
-//! end in the right outcome (a retryable invocation error for EventBridge; 429 or 502 for HTTP) and then heal:
+//! end in the right outcome (a retryable invocation error for EventBridge; 429 or 503 with `retryable` for HTTP) and then heal:
 //! no execution is ever stopped twice (counted at the stand-in), and every request has its audit line.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -142,12 +142,12 @@ fn throttled_describes_are_retried_by_the_sdk_then_answered() {
 }
 
 #[test]
-fn server_errors_answer_502_or_retry_and_heal() {
+fn server_errors_answer_503_or_retry_and_heal() {
     for status in [500, 503] {
         let rig = Rig::new(&[FaultRule::always(DESCRIBE, Fault::server_error(status))], None);
         let (a, b) = rig.executions(&format!("orders-faults-{status}"));
         let (http, event) = (rig.http(&a, LONG), rig.event(&b, LONG));
-        assert_failed(&http, &event, 502, "upstream_error");
+        assert_failed(&http, &event, 503, "upstream_error");
         // Three SDK attempts per describe, nothing stopped.
         assert_eq!(rig.sfn.faulted(), 6, "{status}");
         assert_eq!(standins().sfn_stops(&a).len() + standins().sfn_stops(&b).len(), 0);
@@ -183,12 +183,12 @@ fn a_stop_whose_answer_is_lost_is_confirmed_not_repeated() {
 }
 
 #[test]
-fn connection_resets_answer_502_or_retry_and_heal() {
+fn connection_resets_answer_503_or_retry_and_heal() {
     // Every stop is reset before it reaches the service: each of the three tries is preceded by a describe.
     let rig = Rig::new(&[FaultRule::always(STOP, Fault::Reset)], None);
     let (a, b) = rig.executions("orders-faults-reset");
     let (http, event) = (rig.http(&a, LONG), rig.event(&b, LONG));
-    assert_failed(&http, &event, 502, "upstream_error");
+    assert_failed(&http, &event, 503, "upstream_error");
     assert_eq!(rig.sfn.faulted(), 6, "three stop attempts per request");
     assert_heals(&rig, &a, &b);
     assert_eq!(rig.audited(4), ["upstream_error", "upstream_error", "stopped", "stopped"]);
@@ -215,7 +215,7 @@ fn a_slow_stop_past_the_deadline_answers_in_time_and_is_not_repeated() {
     let started = std::time::Instant::now();
     let (http, event) = (rig.http(&a, short), rig.event(&b, short));
     assert!(started.elapsed() < Duration::from_secs(6), "both answered within their deadlines");
-    assert_failed(&http, &event, 502, "upstream_error");
+    assert_failed(&http, &event, 503, "upstream_error");
     rig.sfn.set_rules(&[]);
     for (answer, arn) in [(rig.http(&a, LONG), &a), (rig.event(&b, LONG), &b)] {
         assert_eq!(outcome(&answer), "already_finished", "{:?}", answer.body);
@@ -256,10 +256,11 @@ fn a_durable_stop_whose_answer_is_lost_is_confirmed_and_a_failing_one_retried() 
     assert_eq!(outcome(&answer), "stopped", "{:?}", answer.body);
     assert_eq!(s.durable_status(&arns[0])["Status"], "STOPPED");
     assert_eq!(s.durable_stops(&arns[0]).len(), 1, "never sent twice");
-    // Every stop answered 503: three tries, each after a describe, then 502; the execution still runs.
+    // Every stop answered 503: three tries, each after a describe, then 503 (retryable); the execution still runs.
     rig.lambda.set_rules(&[FaultRule::always("/stop", Fault::server_error(503))]);
     let answer = rig.gateway.invoke_within(&durable(&arns[1]), LONG);
-    assert_eq!(answer.body["statusCode"], 502, "{:?}", answer.body);
+    assert_eq!(answer.body["statusCode"], 503, "{:?}", answer.body);
+    assert_eq!(body(&answer)["error"]["retryable"], true, "{:?}", answer.body);
     assert_eq!(rig.lambda.faulted(), 1 + 3);
     assert_eq!(s.durable_status(&arns[1])["Status"], "RUNNING");
     rig.lambda.set_rules(&[]);

@@ -15,14 +15,14 @@ use aws_smithy_mocks::{Rule, mock};
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::DateTime;
 use aws_smithy_types::body::SdkBody;
-use stop_gateway::aws::accounts::AccountClients;
 use stop_gateway::aws::pacing::Pacer;
-use stop_gateway::aws::regional::Clients;
+use stop_gateway::aws::regional::{Clients, ServiceClients};
 use stop_gateway::aws::sfn::SfnAdapter;
 use stop_gateway::domain::target::TargetArn;
 use stop_gateway::error::StopError;
 use testkit::mocks::{
-    durable_adapter, far_deadline, lambda_client, running_durable, running_sfn, sfn_adapter, sfn_client, with_text,
+    durable_adapter, far_deadline, lambda_client, offline_sdk, own_reach, running_durable, running_sfn, sfn_adapter,
+    sfn_client, with_text,
 };
 
 const SFN: &str = "arn:aws:states:us-east-1:111122223333:execution:orders-api:run-1";
@@ -99,7 +99,9 @@ async fn describe_execution_errors_map_to_outcomes() {
             .match_requests(|r| r.execution_arn() == Some(SFN))
             .then_error(error)
     };
-    let run = async |rule: &Rule| sfn_adapter(sfn_client(&[rule])).describe(&target, far_deadline()).await.unwrap_err();
+    let run = async |rule: &Rule| {
+        sfn_adapter(sfn_client(&[rule])).describe(&own_reach(), &target, far_deadline()).await.unwrap_err()
+    };
     assert_maps(cases, false, rule_for, run).await;
 }
 
@@ -132,7 +134,9 @@ async fn stop_execution_errors_map_to_outcomes() {
     ];
     let rule_for = |error| mock!(aws_sdk_sfn::Client::stop_execution).then_error(error);
     let run = async |rule: &Rule| {
-        with_text(async |t| sfn_adapter(sfn_client(&[rule])).stop(&target, t, far_deadline()).await).await.unwrap_err()
+        with_text(async |t| sfn_adapter(sfn_client(&[rule])).stop(&own_reach(), &target, t, far_deadline()).await)
+            .await
+            .unwrap_err()
     };
     assert_maps(cases, true, rule_for, run).await;
 }
@@ -190,15 +194,17 @@ async fn durable_errors_map_to_outcomes() {
             .then_error(error)
     };
     let run = async |rule: &Rule| {
-        durable_adapter(lambda_client(&[rule])).describe(&target, far_deadline()).await.unwrap_err()
+        durable_adapter(lambda_client(&[rule])).describe(&own_reach(), &target, far_deadline()).await.unwrap_err()
     };
     assert_maps(get_cases, false, rule_for, run).await;
     let stop_cases: Vec<Case<StopDurableExecutionError>> = cases!(StopDurableExecutionError);
     let rule_for = |error| mock!(aws_sdk_lambda::Client::stop_durable_execution).then_error(error);
     let run = async |rule: &Rule| {
-        with_text(async |t| durable_adapter(lambda_client(&[rule])).stop(&target, t, far_deadline()).await)
-            .await
-            .unwrap_err()
+        with_text(async |t| {
+            durable_adapter(lambda_client(&[rule])).stop(&own_reach(), &target, t, far_deadline()).await
+        })
+        .await
+        .unwrap_err()
     };
     assert_maps(stop_cases, true, rule_for, run).await;
 }
@@ -216,7 +222,7 @@ async fn unmodelled_http_failures_map_by_status_and_code() {
     ];
     for (status, error_type, expected) in cases {
         let rule = mock!(aws_sdk_sfn::Client::describe_execution).then_http_response(move || http(status, error_type));
-        let err = sfn_adapter(sfn_client(&[&rule])).describe(&target, far_deadline()).await.unwrap_err();
+        let err = sfn_adapter(sfn_client(&[&rule])).describe(&own_reach(), &target, far_deadline()).await.unwrap_err();
         assert_eq!(outcome(&err), expected, "{status} {error_type:?}");
         assert!(std::error::Error::source(&err).is_some(), "the SDK error is kept as the source");
     }
@@ -237,7 +243,7 @@ async fn a_connection_failure_is_a_retryable_upstream_error() {
         .http_client(stop_gateway::aws::sdk::https_client(None))
         .build();
     let adapter = sfn_adapter(aws_sdk_sfn::Client::from_conf(conf));
-    let err = adapter.describe(&TargetArn::parse(SFN).unwrap(), far_deadline()).await.unwrap_err();
+    let err = adapter.describe(&own_reach(), &TargetArn::parse(SFN).unwrap(), far_deadline()).await.unwrap_err();
     assert_eq!(outcome(&err), ("upstream_error", true));
 }
 
@@ -252,9 +258,9 @@ async fn successful_calls_report_status_and_stop_time() {
         .match_requests(|r| r.error() == Some("Ops.Stop") && r.cause().is_some_and(|c| c.starts_with("OPS-1 because")))
         .then_output(|| StopExecutionOutput::builder().stop_date(DateTime::from_secs(1_795_230_765)).build().unwrap());
     let adapter = sfn_adapter(sfn_client(&[&describe, &stop]));
-    let state = adapter.describe(&sfn_target, far_deadline()).await.unwrap();
+    let state = adapter.describe(&own_reach(), &sfn_target, far_deadline()).await.unwrap();
     assert_eq!((state.status.as_str(), state.stoppable), ("RUNNING", true));
-    let stopped = with_text(async |t| adapter.stop(&sfn_target, t, far_deadline()).await).await.unwrap();
+    let stopped = with_text(async |t| adapter.stop(&own_reach(), &sfn_target, t, far_deadline()).await).await.unwrap();
     assert_eq!(stopped.map(|t| t.timestamp()), Some(1_795_230_765));
 
     let durable_target = TargetArn::parse(DURABLE).unwrap();
@@ -269,7 +275,10 @@ async fn successful_calls_report_status_and_stop_time() {
     ] {
         let get = mock!(aws_sdk_lambda::Client::get_durable_execution)
             .then_output(move || testkit::mocks::durable_status(DURABLE, status));
-        let state = durable_adapter(lambda_client(&[&get])).describe(&durable_target, far_deadline()).await.unwrap();
+        let state = durable_adapter(lambda_client(&[&get]))
+            .describe(&own_reach(), &durable_target, far_deadline())
+            .await
+            .unwrap();
         assert_eq!((state.status.as_str(), state.stoppable), (status, stoppable));
     }
     let get = mock!(aws_sdk_lambda::Client::get_durable_execution).then_output(|| running_durable(DURABLE));
@@ -277,7 +286,10 @@ async fn successful_calls_report_status_and_stop_time() {
     let stop = mock!(aws_sdk_lambda::Client::stop_durable_execution)
         .then_output(|| StopDurableExecutionOutput::builder().stop_timestamp(DateTime::from_secs(0)).build().unwrap());
     let adapter = durable_adapter(lambda_client(&[&get, &stop]));
-    assert_eq!(with_text(async |t| adapter.stop(&durable_target, t, far_deadline()).await).await.unwrap(), None);
+    assert_eq!(
+        with_text(async |t| adapter.stop(&own_reach(), &durable_target, t, far_deadline()).await).await.unwrap(),
+        None
+    );
 }
 
 // The clients as production builds them: reads retry transient failures in the SDK, stops make one attempt
@@ -302,15 +314,15 @@ async fn a_transient_read_failure_is_tried_again_and_a_stop_is_not() {
     let read = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, &rules, |c| c.retry_config(read_retries()));
     let stop_client = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, &rules, |c| c.retry_config(single_attempt()));
     let adapter = SfnAdapter::new(
-        AccountClients::new("us-east-1", Arc::default(), move |_: &str, _| Clients {
+        ServiceClients::new(&offline_sdk(), "us-east-1", move |_, _| Clients {
             read: read.clone(),
             stop: stop_client.clone(),
         }),
         Arc::new(Pacer::default()),
     );
-    let state = adapter.describe(&target, far_deadline()).await.unwrap();
+    let state = adapter.describe(&own_reach(), &target, far_deadline()).await.unwrap();
     assert_eq!((state.status.as_str(), describe.num_calls()), ("RUNNING", 3), "two 500s, then the answer");
-    let err = with_text(async |t| adapter.stop(&target, t, far_deadline()).await).await.unwrap_err();
+    let err = with_text(async |t| adapter.stop(&own_reach(), &target, t, far_deadline()).await).await.unwrap_err();
     assert_eq!(outcome(&err), ("upstream_error", true));
     assert_eq!(stop.num_calls(), 1, "a stop is never sent twice by the SDK");
 }
@@ -324,7 +336,7 @@ async fn throttle_retries_never_outlive_the_deadline() {
     // Too close to the deadline for even one backoff and an answer: give up at once.
     let soon = tokio::time::Instant::now() + std::time::Duration::from_millis(300);
     let started = std::time::Instant::now();
-    let err = sfn_adapter(sfn_client(&[&rule])).describe(&target, soon).await.unwrap_err();
+    let err = sfn_adapter(sfn_client(&[&rule])).describe(&own_reach(), &target, soon).await.unwrap_err();
     assert_eq!(outcome(&err), ("throttled", true));
     assert_eq!(rule.num_calls(), 1, "no retry that could not finish in time");
     assert!(started.elapsed() < std::time::Duration::from_millis(300));
@@ -351,7 +363,7 @@ async fn a_call_that_would_outlive_the_invocation_is_cut_off_at_the_deadline() {
     let adapter = sfn_adapter(aws_sdk_sfn::Client::from_conf(conf));
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(1500);
     let started = std::time::Instant::now();
-    let err = adapter.describe(&TargetArn::parse(SFN).unwrap(), deadline).await.unwrap_err();
+    let err = adapter.describe(&own_reach(), &TargetArn::parse(SFN).unwrap(), deadline).await.unwrap_err();
     assert_eq!(outcome(&err), ("upstream_error", true), "{err}");
     let took = started.elapsed();
     assert!(took < std::time::Duration::from_millis(1400), "cut off before the deadline, not after: {took:?}");
@@ -410,7 +422,7 @@ async fn durable_lists_ask_for_every_stoppable_status_and_the_right_versions() {
         let adapter = durable_adapter(lambda_client(&[&alias, &lister]));
         let function =
             TargetArn::parse(&format!("arn:aws:lambda:us-east-1:111122223333:function:checkout{qualifier}")).unwrap();
-        let listed = adapter.list_running(&function, far_deadline()).await.unwrap();
+        let listed = adapter.list_running(&own_reach(), &function, far_deadline()).await.unwrap();
         let asked = asked.lock().unwrap().clone();
         let qualifiers: Vec<Option<&str>> = asked.iter().map(|(q, _)| q.as_deref()).collect();
         assert_eq!(qualifiers, expected, "{qualifier}: one list per version, an alias resolved first");
@@ -425,7 +437,7 @@ async fn a_durable_describe_never_asks_for_the_execution_data() {
     let get = mock!(aws_sdk_lambda::Client::get_durable_execution)
         .match_requests(|r| r.include_execution_data() == Some(false))
         .then_output(|| testkit::mocks::durable_status(DURABLE, "PAUSED"));
-    let state = durable_adapter(lambda_client(&[&get])).describe(&target, far_deadline()).await.unwrap();
+    let state = durable_adapter(lambda_client(&[&get])).describe(&own_reach(), &target, far_deadline()).await.unwrap();
     assert_eq!((state.status.as_str(), state.stoppable, get.num_calls()), ("PAUSED", true, 1));
 }
 
@@ -506,7 +518,7 @@ async fn error_bodies_as_aws_sends_them_map_to_the_same_outcomes() {
         let (status, header, body) = (c.status, c.header, c.body);
         let rule =
             mock!(aws_sdk_sfn::Client::describe_execution).then_http_response(move || raw_error(status, header, body));
-        let err = sfn_adapter(sfn_client(&[&rule])).describe(&target, far_deadline()).await.unwrap_err();
+        let err = sfn_adapter(sfn_client(&[&rule])).describe(&own_reach(), &target, far_deadline()).await.unwrap_err();
         assert_eq!(outcome(&err), c.expect, "{}", c.name);
     }
     let lambda_cases = [
@@ -558,7 +570,8 @@ async fn error_bodies_as_aws_sends_them_map_to_the_same_outcomes() {
         let (status, header, body) = (c.status, c.header, c.body);
         let rule = mock!(aws_sdk_lambda::Client::get_durable_execution)
             .then_http_response(move || raw_error(status, header, body));
-        let err = durable_adapter(lambda_client(&[&rule])).describe(&target, far_deadline()).await.unwrap_err();
+        let err =
+            durable_adapter(lambda_client(&[&rule])).describe(&own_reach(), &target, far_deadline()).await.unwrap_err();
         assert_eq!(outcome(&err), c.expect, "{}", c.name);
     }
 }

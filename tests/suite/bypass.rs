@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use lambda_runtime::Context;
 use serde_json::{Value, json};
 use stop_gateway::domain::audit::AuditEvent;
 use testkit::mocks::{RunningWorld, example_policy, invoke as invoke_handler};
@@ -14,7 +13,8 @@ const SFN: &str = "arn:aws:states:us-east-1:111122223333:execution:orders-api:or
 
 async fn invoke(payload: &str) -> (Value, Vec<AuditEvent>, RunningWorld) {
     let world = RunningWorld::new();
-    let (result, events) = invoke_handler(world.gateway(example_policy()), payload, Context::default()).await;
+    let (result, events) =
+        invoke_handler(world.gateway(example_policy()), payload, testkit::mocks::context("bypass")).await;
     (result.expect("handled, not an invocation error"), events, world)
 }
 

@@ -12,23 +12,22 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use aws_sdk_sfn::types::error::{ExecutionDoesNotExist, KmsThrottlingException};
 use aws_smithy_mocks::{Rule, mock};
 use aws_smithy_types::DateTime;
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use stop_gateway::aws::accounts::AccountClients;
 use stop_gateway::aws::durable::DurableAdapter;
-use stop_gateway::aws::regional::Clients;
+use stop_gateway::aws::regional::{Clients, ServiceClients};
 use stop_gateway::aws::sfn::SfnAdapter;
 use stop_gateway::domain::audit::AuditEvent;
 use stop_gateway::handler::handle;
 use stop_gateway::service::Gateway;
-use testkit::mocks::{Armed, example_policy, gateway, lambda_client, sfn_client, sfn_status};
+use testkit::mocks::{Armed, example_policy, gateway, lambda_client, offline_sdk, sfn_client, sfn_status};
 
 const HTTP: &str = include_str!("../../events/apigw-rest-stop-sfn.json");
 const EVENT: &str = include_str!("../../events/eventbridge-stop-sfn.json");
 
 async fn run(gateway: Armed, payload: &str) -> (Result<Value, String>, Vec<AuditEvent>) {
-    testkit::mocks::invoke(gateway, payload, Context::default()).await
+    testkit::mocks::invoke(gateway, payload, testkit::mocks::context("flow")).await
 }
 
 fn sfn_only(rules: &[&Rule]) -> Armed {
@@ -125,7 +124,9 @@ async fn a_stop_reply_without_a_timestamp_is_confirmed_by_describing_again() {
     let stop = mock!(aws_sdk_sfn::Client::stop_execution)
         .then_output(|| StopExecutionOutput::builder().stop_date(DateTime::from_secs(0)).build().unwrap());
     let (result, audit) = run(sfn_only(&[&describe, &stop]), HTTP).await;
-    assert_eq!(result.unwrap()["statusCode"], 502);
+    let result = result.unwrap();
+    assert_eq!(result["statusCode"], 503, "a transient failure: the caller resends, and the retry settles it");
+    assert_eq!(body(&result)["error"]["retryable"], true);
     assert_eq!(audit[0].outcome, "upstream_error");
 }
 
@@ -136,7 +137,7 @@ async fn targets_in_another_region_get_their_own_cached_client() {
     let client = sfn_client(&[&describe]);
     let regions = Arc::new(std::sync::Mutex::new(Vec::new()));
     let built = regions.clone();
-    let sfn = AccountClients::new("us-east-1", Arc::default(), move |region: &str, _| {
+    let sfn = ServiceClients::new(&offline_sdk(), "us-east-1", move |_, region: &str| {
         built.lock().unwrap().push(region.to_owned());
         Clients::same(client.clone())
     });
@@ -144,17 +145,18 @@ async fn targets_in_another_region_get_their_own_cached_client() {
     let gateway = Gateway::new(
         SfnAdapter::new(sfn, pacer.clone()),
         DurableAdapter::new(
-            AccountClients::new("us-east-1", Arc::default(), |_: &str, _| Clients::same(lambda_client(&[]))),
+            ServiceClients::new(&offline_sdk(), "us-east-1", |_, _| Clients::same(lambda_client(&[]))),
             pacer,
         ),
+        testkit::mocks::alarm_watch(testkit::mocks::alarms_in_alarm(&[]).0),
+        stop_gateway::aws::reach::Accounts::new(offline_sdk()),
         stop_gateway::service::BulkSettings::default(),
     );
-    gateway.learn_home(testkit::mocks::HOME_FUNCTION);
     let app = testkit::mocks::app(Armed { gateway, policy: example_policy() });
     let eu = HTTP.replace("arn:aws:states:us-east-1:", "arn:aws:states:eu-west-1:");
     for _ in 0..3 {
         let raw: Box<RawValue> = serde_json::from_str(&eu).unwrap();
-        let response = handle(&app, LambdaEvent::new(raw, Context::default())).await.unwrap();
+        let response = handle(&app, LambdaEvent::new(raw, testkit::mocks::context("r"))).await.unwrap();
         assert_eq!(body(&response)["outcome"], "already_finished");
     }
     assert_eq!(*regions.lock().unwrap(), vec!["us-east-1".to_owned(), "eu-west-1".to_owned()]);

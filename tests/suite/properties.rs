@@ -8,7 +8,7 @@
 #[path = "../../fuzz/src/lib.rs"]
 mod oracle;
 
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use proptest::prelude::*;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -192,7 +192,8 @@ proptest! {
         let armed = world.gateway(policy);
         let handled = runtime().block_on(async {
             let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-            armed.gateway.stop_targets(&armed.policy, &request, "audit-1", deadline).await
+            let home = stop_gateway::domain::aws_ids::AccountId::parse("111122223333").ok();
+            armed.gateway.stop_targets(&armed.policy, &request, "audit-1", home.as_ref(), deadline).await
         });
         let stops = world.sfn_stops.lock().unwrap().len() + world.durable_stops.lock().unwrap().len();
         prop_assert_eq!(stops, usize::from(allowed && stoppable && home), "decision {:?}", handled.decision);
@@ -308,8 +309,7 @@ proptest! {
         let world = RunningWorld::new();
         let app = testkit::mocks::app(world.gateway(example_policy()));
         let raw: Box<RawValue> = serde_json::from_str(&payload.to_string()).unwrap();
-        let mut ctx = Context::default();
-        ctx.request_id = "req-1".into();
+        let ctx = testkit::mocks::context("req-1");
         let result = runtime().block_on(handle(&app, LambdaEvent::new(raw, ctx)));
         let records = app.sink.events();
         let requests: Vec<_> = records.iter().filter(|r| r.record_type == "request").collect();

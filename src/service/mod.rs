@@ -6,8 +6,11 @@
 //! under the policy's blast-radius cap, with bounded concurrency and within the invocation's deadline. No serde,
 //! no Lambda runtime types.
 
+mod latch;
+
+use latch::LatchPlan;
+
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -16,13 +19,17 @@ use futures_util::StreamExt;
 use futures_util::stream;
 use tokio::time::Instant;
 
-use crate::aws::accounts::{self, Scope};
+use crate::aws::alarms::AlarmWatch;
 use crate::aws::durable::DurableAdapter;
+use crate::aws::errors::still_running;
+use crate::aws::reach::{Accounts, Reach};
 use crate::aws::sfn::SfnAdapter;
+use crate::config::store::LoadedPolicy;
+use crate::domain::audit::Facts;
 use crate::domain::aws_ids::AccountId;
 use crate::domain::outcome::{BulkReport, ExecutionResult, ExecutionState, Handled, Outcome, StopText};
 use crate::domain::policy::{Decision, Policy, Subject};
-use crate::domain::request::StopRequest;
+use crate::domain::request::{LatchCheck, StopRequest};
 use crate::domain::target::{TargetArn, TargetKind};
 use crate::domain::text::ErrorCode;
 use crate::error::{StopError, error_chain};
@@ -58,6 +65,12 @@ struct Sent<'a> {
     kms_fallback: Option<String>,
 }
 
+/// A stop's KMS fallback: whether the rule allows it, and why it was used, once it was.
+struct Kms {
+    allowed: bool,
+    used: Option<String>,
+}
+
 /// How bulk stops run.
 #[derive(Debug, Clone, Copy)]
 pub struct BulkSettings {
@@ -76,19 +89,45 @@ impl Default for BulkSettings {
     }
 }
 
-/// The gateway: one adapter per target service; the policy in force comes with each request.
+/// One request an invocation comes to, with its own audit id: exactly one, except for a sweep, which makes one
+/// per latching alarm in ALARM.
+#[derive(Debug)]
+pub struct Settled {
+    /// The request's audit id.
+    pub audit_id: String,
+    /// What was learned of it, for its audit record.
+    pub facts: Facts,
+    /// What it came to.
+    pub handled: Handled,
+}
+
+impl Settled {
+    /// A request that never reached the policy: refused, ignored, or failed before.
+    pub fn without_decision(facts: Facts, result: Result<Outcome, StopError>, dry_run: bool) -> Settled {
+        Settled { audit_id: new_audit_id(), facts, handled: Handled::without_decision(result, dry_run) }
+    }
+}
+
+/// A fresh audit id (UUIDv7: time-ordered).
+pub fn new_audit_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// The gateway: one adapter per target service, the alarm reader for the latch, and the accounts requests may
+/// reach; the policy in force and the function's own account come with each request.
 pub struct Gateway {
     sfn: SfnAdapter,
     durable: DurableAdapter,
+    alarms: AlarmWatch,
+    accounts: Accounts,
     bulk: BulkSettings,
-    /// The function's own account (its own credentials act there), learned from the first invocation.
-    home: OnceLock<AccountId>,
 }
 
 /// One bulk stop's inputs, borrowed for its length.
 #[derive(Clone, Copy)]
 struct BulkRun<'a> {
     policy: &'a Policy,
+    reach: &'a Reach,
     request: &'a StopRequest,
     caller: &'a str,
     audit_id: &'a str,
@@ -121,43 +160,72 @@ impl<'a> Allowed<'a> {
 
 impl Gateway {
     /// Assembles the gateway from parts built once at start-up.
-    pub fn new(sfn: SfnAdapter, durable: DurableAdapter, bulk: BulkSettings) -> Self {
-        Gateway { sfn, durable, bulk, home: OnceLock::new() }
+    pub fn new(
+        sfn: SfnAdapter,
+        durable: DurableAdapter,
+        alarms: AlarmWatch,
+        accounts: Accounts,
+        bulk: BulkSettings,
+    ) -> Self {
+        Gateway { sfn, durable, alarms, accounts, bulk }
     }
 
-    /// The function's own account, from the ARN Lambda says was invoked (`arn:P:lambda:R:ACCOUNT:function:…`).
-    /// Until it is known, every target account needs a role in the policy.
-    pub fn learn_home(&self, invoked_function_arn: &str) {
-        if self.home.get().is_none()
-            && let Some(Ok(account)) = invoked_function_arn.split(':').nth(4).map(AccountId::parse)
-        {
-            let _ = self.home.set(account);
+    /// The same gateway reading alarms with `alarms` (tests swap the CloudWatch client).
+    pub fn with_alarms(self, alarms: AlarmWatch) -> Self {
+        Gateway { alarms, ..self }
+    }
+
+    /// Stops what the latching alarms in ALARM cover: the new execution of a status-change event, or, for a
+    /// sweep, every target of every such alarm, one request per alarm. `home` is the function's own account:
+    /// only its alarms latch. A latching alarm whose tags could not be read is a failed request of its own.
+    pub async fn latch(
+        &self,
+        check: &LatchCheck,
+        policy: &LoadedPolicy,
+        facts: Facts,
+        home: Option<&AccountId>,
+        deadline: Instant,
+    ) -> Vec<Settled> {
+        let (stops, failures, read_at) = match latch::plan(&self.alarms, check, policy, home, deadline).await {
+            LatchPlan::Answer(result) => return vec![Settled::without_decision(facts, result, false)],
+            LatchPlan::Stop { stops, failures, read_at } => (stops, failures, read_at),
+        };
+        let sweep = matches!(check, LatchCheck::Sweep { .. });
+        let complete = failures.is_empty();
+        let mut settled = Vec::with_capacity(stops.len() + failures.len());
+        for stop in &stops {
+            let audit_id = new_audit_id();
+            let mut handled = self.stop_targets(&policy.policy, stop, &audit_id, home, deadline).await;
+            // A sweep that finds nothing running under an alarm asked nothing of a particular execution, so
+            // nothing "had already ended": it is ignored.
+            if let (true, Ok(Outcome::Bulk(report))) = (sweep, &handled.result)
+                && report.executions.is_empty()
+                && report.remaining.is_empty()
+            {
+                handled.result = Ok(Outcome::Ignored { reason: "nothing the alarm latches is running".into() });
+            }
+            settled.push(Settled { audit_id, facts: Facts::from_request(stop, &facts), handled });
         }
+        settled.extend(failures.into_iter().map(|err| Settled::without_decision(facts.clone(), Err(err), false)));
+        if sweep
+            && complete
+            && let Some(first) = settled.first()
+        {
+            self.alarms.swept(read_at, &policy.version.sha256, &first.audit_id).await;
+        }
+        settled
     }
 
-    /// Decides for every target, then makes sure they are stopped (or reports why not). `deadline` is when the
-    /// invocation must have answered. Calls in other accounts go through the policy's role for each, in a
-    /// session named for `audit_id`.
+    /// Decides for every target, then makes sure they are stopped (or reports why not). `home` is the function's
+    /// own account, as Lambda names it in this invocation; `deadline` is when the invocation must have answered.
+    /// Every call acts in the accounts this request reaches: its own with the function's credentials, others
+    /// through the policy's role for each, in a session named for `audit_id`.
     pub async fn stop_targets(
         &self,
         policy: &Policy,
         request: &StopRequest,
         audit_id: &str,
-        deadline: Instant,
-    ) -> Handled {
-        let scope = Scope {
-            audit_id: audit_id.to_owned(),
-            home: self.home.get().cloned(),
-            roles: Arc::new(policy.accounts.clone()),
-        };
-        accounts::within(scope, self.decide_and_stop(policy, request, audit_id, deadline)).await
-    }
-
-    async fn decide_and_stop(
-        &self,
-        policy: &Policy,
-        request: &StopRequest,
-        audit_id: &str,
+        home: Option<&AccountId>,
         deadline: Instant,
     ) -> Handled {
         let mut allowed = Vec::with_capacity(request.targets.len());
@@ -203,25 +271,20 @@ impl Gateway {
         }
         // Every target's account must be reachable before anything is called: one without a role is refused,
         // and a role that cannot be assumed is reported as such, naming it.
-        let mut accounts: Vec<&AccountId> = Vec::new();
-        for account in request.targets.iter().map(TargetArn::account) {
-            if !accounts.contains(&account) {
-                accounts.push(account);
-            }
-        }
-        for account in accounts {
-            if let Err(err) = self.sfn.prepare(account).await {
-                return Handled { decision, dry_run, result: Err(err) };
-            }
-        }
+        let accounts = request.targets.iter().map(TargetArn::account);
+        let reach = match self.accounts.reach(home, &policy.accounts, accounts, audit_id, deadline).await {
+            Ok(reach) => reach,
+            Err(err) => return Handled { decision, dry_run, result: Err(err) },
+        };
+        let reach = &reach;
         let caller = request.caller.to_string();
         let result = match allowed.as_slice() {
             [single] if !single.target.is_bulk() => {
                 let text = single.text(request, &caller, audit_id);
-                self.ensure_stopped(single.target, &text, single.kms_fallback, dry_run, deadline).await
+                self.ensure_stopped(reach, single.target, &text, single.kms_fallback, dry_run, deadline).await
             }
             _ => {
-                let run = BulkRun { policy, request, caller: &caller, audit_id, dry_run, deadline };
+                let run = BulkRun { policy, reach, request, caller: &caller, audit_id, dry_run, deadline };
                 self.bulk_stop(&run, &allowed).await.map(Outcome::Bulk)
             }
         };
@@ -229,15 +292,15 @@ impl Gateway {
     }
 
     async fn bulk_stop(&self, run: &BulkRun<'_>, allowed: &[Allowed<'_>]) -> Result<BulkReport, StopError> {
-        let BulkRun { policy, request, caller, audit_id, dry_run, deadline } = *run;
+        let BulkRun { policy, reach, request, caller, audit_id, dry_run, deadline } = *run;
         // Expand every target into executions, remembering which rule allowed each. What a list returns is
         // admitted only if it is an execution of the listed target and the policy allows it on its own.
         let mut executions: Vec<(TargetArn, &Allowed<'_>, Option<ListedAt>)> = Vec::new();
         let mut refused = Vec::new();
         for a in allowed {
             let found = match a.target.kind() {
-                TargetKind::StateMachine { .. } => self.sfn.list_running(a.target, deadline).await?,
-                TargetKind::Function { .. } => self.durable.list_running(a.target, deadline).await?,
+                TargetKind::StateMachine { .. } => self.sfn.list_running(reach, a.target, deadline).await?,
+                TargetKind::Function { .. } => self.durable.list_running(reach, a.target, deadline).await?,
                 _ => vec![],
             };
             let listed_at = Instant::now();
@@ -287,9 +350,9 @@ impl Gateway {
                 // bound the rate by the describe quota (a tenth of the stop burst). What the stop did is
                 // confirmed afterwards, all at once, by a list.
                 if let Some((status, _)) = listed.filter(|(_, at)| at.elapsed() < FRESH_LISTING) {
-                    return Ok(self.stop_listed(target, status, a, &text, deadline).await);
+                    return Ok(self.stop_listed(reach, target, status, a, &text, deadline).await);
                 }
-                let result = self.ensure_stopped(&target, &text, a.kms_fallback, false, deadline).await;
+                let result = self.ensure_stopped(reach, &target, &text, a.kms_fallback, false, deadline).await;
                 Ok(Stopping::Done(ExecutionResult { target, result }))
             })
             .buffer_unordered(self.bulk.concurrency.max(1))
@@ -304,7 +367,7 @@ impl Gateway {
                 Err(left) => report.remaining.push(left),
             }
         }
-        report.executions.extend(self.confirm(sent, deadline).await);
+        report.executions.extend(self.confirm(reach, sent, deadline).await);
         Ok(report)
     }
 
@@ -313,6 +376,7 @@ impl Gateway {
     /// final here, and a sent stop is confirmed later with the rest.
     async fn stop_listed<'a>(
         &self,
+        reach: &Reach,
         target: TargetArn,
         status: String,
         a: &'a Allowed<'a>,
@@ -321,7 +385,7 @@ impl Gateway {
     ) -> Stopping<'a> {
         let mut fallback = None;
         loop {
-            let sent = self.send_stop(&target, text, fallback.is_some(), deadline).await;
+            let sent = self.send_stop(reach, &target, text, fallback.is_some(), deadline).await;
             let result = match sent {
                 Ok(_) => return Stopping::Sent(Sent { target, status, listed: a.target, kms_fallback: fallback }),
                 Err(err @ StopError::KmsKeyUnusable { .. }) if a.kms_fallback && fallback.is_none() => {
@@ -330,8 +394,9 @@ impl Gateway {
                     fallback = Some(why);
                     continue;
                 }
-                Err(StopError::Upstream { retryable: true, .. }) => {
-                    self.after_lost_stop(&target, status, text, a.kms_fallback, fallback, deadline).await
+                Err(err) if err.may_have_acted() => {
+                    let kms = Kms { allowed: a.kms_fallback, used: fallback };
+                    self.after_lost_stop(reach, &target, status, text, kms, deadline).await
                 }
                 Err(err) => Err(err),
             };
@@ -343,24 +408,24 @@ impl Gateway {
     /// describe-first path (which stops again only what is still running).
     async fn after_lost_stop(
         &self,
+        reach: &Reach,
         target: &TargetArn,
         status: String,
         text: &StopText<'_>,
-        kms_fallback: bool,
-        fallback: Option<String>,
+        kms: Kms,
         deadline: Instant,
     ) -> Result<Outcome, StopError> {
-        let now = self.describe(target, deadline).await?;
+        let now = self.describe(reach, target, deadline).await?;
         if !now.stoppable {
-            return Ok(finished_after_stop(status, now, fallback));
+            return Ok(finished_after_stop(status, now, kms.used));
         }
-        self.ensure_stopped(target, text, kms_fallback, false, deadline).await
+        self.ensure_stopped(reach, target, text, kms.allowed, false, deadline).await
     }
 
     /// Confirms the stops sent without a describe: one list per listed target of what ended ABORTED (Step
     /// Functions) or STOPPED (Lambda), and a describe for anything the list did not show, so an execution that
     /// finished on its own between the list and the stop is reported as `already_finished`, never as stopped.
-    async fn confirm(&self, sent: Vec<Sent<'_>>, deadline: Instant) -> Vec<ExecutionResult> {
+    async fn confirm(&self, reach: &Reach, sent: Vec<Sent<'_>>, deadline: Instant) -> Vec<ExecutionResult> {
         let mut by_listed: Vec<(&TargetArn, HashSet<TargetArn>)> = Vec::new();
         for Sent { target, listed, .. } in &sent {
             match by_listed.iter_mut().find(|(l, _)| *l == *listed) {
@@ -373,8 +438,8 @@ impl Gateway {
         let mut ended: HashMap<TargetArn, DateTime<Utc>> = HashMap::new();
         for (listed, wanted) in &by_listed {
             let found = match listed.kind() {
-                TargetKind::StateMachine { .. } => self.sfn.list_aborted(listed, wanted, deadline).await,
-                _ => self.durable.list_stopped(listed, wanted, deadline).await,
+                TargetKind::StateMachine { .. } => self.sfn.list_aborted(reach, listed, wanted, deadline).await,
+                _ => self.durable.list_stopped(reach, listed, wanted, deadline).await,
             };
             match found {
                 Ok(found) => ended.extend(found),
@@ -393,7 +458,7 @@ impl Gateway {
                 async move {
                     let result = match stopped_at {
                         Some(stopped_at) => Ok(Outcome::Stopped { previous_status: status, stopped_at, kms_fallback }),
-                        None => self.confirm_one(&target, status, kms_fallback, deadline).await,
+                        None => self.confirm_one(reach, &target, status, kms_fallback, deadline).await,
                     };
                     ExecutionResult { target, result }
                 }
@@ -407,18 +472,15 @@ impl Gateway {
     /// other way, or (implausibly) still running, which a retry settles.
     async fn confirm_one(
         &self,
+        reach: &Reach,
         target: &TargetArn,
         status: String,
         kms_fallback: Option<String>,
         deadline: Instant,
     ) -> Result<Outcome, StopError> {
-        let after = self.describe(target, deadline).await?;
+        let after = self.describe(reach, target, deadline).await?;
         if after.stoppable {
-            return Err(StopError::Upstream {
-                service: target.service().display_name(),
-                retryable: true,
-                source: format!("stop accepted but the execution is still {}", after.status).into(),
-            });
+            return Err(still_running(target.service().display_name(), &after.status));
         }
         Ok(finished_after_stop(status, after, kms_fallback))
     }
@@ -429,13 +491,14 @@ impl Gateway {
     /// that may have happened.
     async fn ensure_stopped(
         &self,
+        reach: &Reach,
         target: &TargetArn,
         text: &StopText<'_>,
         kms_fallback: bool,
         dry_run: bool,
         deadline: Instant,
     ) -> Result<Outcome, StopError> {
-        let before = self.describe(target, deadline).await?;
+        let before = self.describe(reach, target, deadline).await?;
         if !before.stoppable {
             return Ok(Outcome::AlreadyFinished { status: before.status });
         }
@@ -446,7 +509,7 @@ impl Gateway {
         // Why the stop went without error and cause, once it has to.
         let mut fallback: Option<String> = None;
         let reported = loop {
-            let sent = self.send_stop(target, text, fallback.is_some(), deadline).await;
+            let sent = self.send_stop(reach, target, text, fallback.is_some(), deadline).await;
             match sent {
                 Ok(reported) => break reported,
                 Err(err @ StopError::KmsKeyUnusable { .. }) if kms_fallback && fallback.is_none() => {
@@ -456,8 +519,8 @@ impl Gateway {
                 }
                 // The stop's answer was lost (timeout, reset, 5xx): it may have happened. Stop calls make one
                 // attempt each, so the only way to another stop is through a fresh describe: never twice.
-                Err(err @ StopError::Upstream { retryable: true, .. }) => {
-                    let now = self.describe(target, deadline).await?;
+                Err(err) if err.may_have_acted() => {
+                    let now = self.describe(reach, target, deadline).await?;
                     if !now.stoppable {
                         return Ok(finished_after_stop(before.status, now, fallback));
                     }
@@ -474,29 +537,35 @@ impl Gateway {
             return Ok(Outcome::Stopped { previous_status: before.status, stopped_at, kms_fallback: fallback });
         }
         // The service accepted the call but its reply proves nothing; ask again.
-        self.confirm_one(target, before.status, fallback, deadline).await
+        self.confirm_one(reach, target, before.status, fallback, deadline).await
     }
 
     /// One stop call to the execution's service; `without_text` sends a Step Functions stop with neither error
     /// nor cause (after one was refused over the execution's KMS key).
     async fn send_stop(
         &self,
+        reach: &Reach,
         target: &TargetArn,
         text: &StopText<'_>,
         without_text: bool,
         deadline: Instant,
     ) -> Result<Option<DateTime<Utc>>, StopError> {
         match (target.kind(), without_text) {
-            (TargetKind::SfnExecution { .. }, false) => self.sfn.stop(target, text, deadline).await,
-            (TargetKind::SfnExecution { .. }, true) => self.sfn.stop_without_text(target, deadline).await,
-            _ => self.durable.stop(target, text, deadline).await,
+            (TargetKind::SfnExecution { .. }, false) => self.sfn.stop(reach, target, text, deadline).await,
+            (TargetKind::SfnExecution { .. }, true) => self.sfn.stop_without_text(reach, target, deadline).await,
+            _ => self.durable.stop(reach, target, text, deadline).await,
         }
     }
 
-    async fn describe(&self, target: &TargetArn, deadline: Instant) -> Result<ExecutionState, StopError> {
+    async fn describe(
+        &self,
+        reach: &Reach,
+        target: &TargetArn,
+        deadline: Instant,
+    ) -> Result<ExecutionState, StopError> {
         match target.kind() {
-            TargetKind::SfnExecution { .. } => self.sfn.describe(target, deadline).await,
-            _ => self.durable.describe(target, deadline).await,
+            TargetKind::SfnExecution { .. } => self.sfn.describe(reach, target, deadline).await,
+            _ => self.durable.describe(reach, target, deadline).await,
         }
     }
 }
