@@ -6,6 +6,7 @@
 mod accounts;
 mod contract;
 mod e2e;
+mod failclosed;
 mod faults;
 mod latch;
 mod metrics;

@@ -73,6 +73,9 @@ fn every_request_writes_one_valid_emf_line_and_every_alarm_watches_an_emitted_me
             text.push('\n');
         }
     }
+    // A policy refresh that was not taken writes its own line.
+    text += &metrics.policy_refresh_failure_line(1_795_230_000_000);
+    text.push('\n');
     let file = std::env::temp_dir().join(format!("stop-gateway-emf-{}.jsonl", std::process::id()));
     std::fs::write(&file, text).unwrap();
     let out = Command::new(repo().join(".venv/bin/python"))
@@ -83,6 +86,6 @@ fn every_request_writes_one_valid_emf_line_and_every_alarm_watches_an_emitted_me
     let _ = std::fs::remove_file(&file);
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "scripts/check-metrics:\n{report}{}", String::from_utf8_lossy(&out.stderr));
-    let expected = format!("{} valid EMF lines", requests.len() + 7 * OUTCOMES.len());
-    assert!(report.contains(&expected) && report.contains("2 alarms on them checked, 0 problems"), "{report}");
+    let expected = format!("{} valid EMF lines", requests.len() + 7 * OUTCOMES.len() + 1);
+    assert!(report.contains(&expected) && report.contains("4 alarms on them checked, 0 problems"), "{report}");
 }

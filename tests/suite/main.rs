@@ -8,5 +8,6 @@ mod flow;
 mod handler;
 mod latch;
 mod metrics;
+mod policy_source;
 mod policy_tool;
 mod properties;

@@ -52,6 +52,7 @@ fn bulk_figures_come_from_the_counts_and_bus_failures_are_counted() {
             STOPPED_EXECUTIONS,
             REMAINING_EXECUTIONS,
             FAILED_AUTOMATED_STOPS,
+            DRY_RUN_AUTOMATED_STOPS,
             AUDIT_BUS_DELIVERY_FAILURES,
             DURATION
         ]
@@ -60,4 +61,18 @@ fn bulk_figures_come_from_the_counts_and_bus_failures_are_counted() {
         assert!(line[name].is_number(), "{name} is a number on the root node");
     }
     assert!(line.get("auditId").is_some() && line.as_object().unwrap().keys().all(|k| !k.contains("arn")));
+}
+
+#[test]
+fn a_dry_run_answered_to_an_automated_door_is_counted_on_its_own() {
+    let metrics = Metrics::new("StopGateway").unwrap();
+    for source in ["eventbridge", "alarm-event", "alarm-action", "latch", "sweep"] {
+        let line = values(&metrics.line(&request_record(source, "dry_run", None), 0, 0));
+        assert_eq!(line["DryRunAutomatedStops"], 1, "{source}: a kill-switch that only reported");
+        assert_eq!(line[FAILED_AUTOMATED_STOPS], 0, "{source}");
+    }
+    for (source, outcome) in [("apigw-http", "dry_run"), ("alarm-event", "stopped")] {
+        let line = values(&metrics.line(&request_record(source, outcome, None), 0, 0));
+        assert_eq!(line["DryRunAutomatedStops"], 0, "{source} {outcome}");
+    }
 }
