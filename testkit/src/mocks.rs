@@ -15,18 +15,24 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use stop_gateway::aws::alarms::AlarmWatch;
 use stop_gateway::aws::durable::DurableAdapter;
+use stop_gateway::aws::executions::Executions;
+use stop_gateway::aws::policy_source::PolicyStore;
 use stop_gateway::aws::reach::{Accounts, Reach};
 use stop_gateway::aws::regional::{Clients, ServiceClients};
 use stop_gateway::aws::sfn::SfnAdapter;
-use stop_gateway::config::policy_doc::{Format, PolicyDocument, parse_policy};
-use stop_gateway::config::store::{LoadedPolicy, PolicyStore};
-use stop_gateway::domain::alarm::AlarmRouting;
-use stop_gateway::domain::audit::{AuditEvent, AuditSink};
-use stop_gateway::domain::outcome::StopText;
-use stop_gateway::domain::policy::{Policy, PolicyVersion};
-use stop_gateway::domain::text::{ErrorCode, Overflow, Reason};
-use stop_gateway::handler::{App, DoorTimeouts, handle};
-use stop_gateway::service::{BulkSettings, Gateway};
+use stop_gateway::config::BulkSettings;
+use stop_gateway::config::DoorTimeouts;
+use stop_gateway::handler::{App, handle};
+use stop_gateway::service::StopFlow;
+use stop_gateway::sink::AuditSink;
+use stop_gateway_core::domain::alarm::AlarmRouting;
+use stop_gateway_core::domain::audit::AuditEvent;
+use stop_gateway_core::domain::outcome::{OutcomeCode, StopText};
+use stop_gateway_core::domain::policy::{Policy, PolicyVersion};
+use stop_gateway_core::domain::request::Door;
+use stop_gateway_core::domain::text::{ErrorCode, Overflow, Reason};
+use stop_gateway_core::policy_doc::LoadedPolicy;
+use stop_gateway_core::policy_doc::{Format, PolicyDocument, parse_policy};
 
 /// When the mocked executions started.
 pub const STARTED: i64 = 1_795_230_000;
@@ -62,19 +68,21 @@ pub fn offline_sdk() -> aws_types::SdkConfig {
 
 /// A Step Functions adapter whose every region (and account a request reaches) is served by `client`.
 pub fn sfn_adapter(client: aws_sdk_sfn::Client) -> SfnAdapter {
-    let clients = ServiceClients::new(&offline_sdk(), "us-east-1", move |_, _| Clients::same(client.clone()));
-    SfnAdapter::new(clients, Arc::default())
+    let clients =
+        ServiceClients::new(&offline_sdk(), "us-east-1", Arc::default(), move |_, _| Clients::same(client.clone()));
+    SfnAdapter::new(clients)
 }
 
 /// A durable-execution adapter whose every region (and account a request reaches) is served by `client`.
 pub fn durable_adapter(client: aws_sdk_lambda::Client) -> DurableAdapter {
-    let clients = ServiceClients::new(&offline_sdk(), "us-east-1", move |_, _| Clients::same(client.clone()));
-    DurableAdapter::new(clients, Arc::default())
+    let clients =
+        ServiceClients::new(&offline_sdk(), "us-east-1", Arc::default(), move |_, _| Clients::same(client.clone()));
+    DurableAdapter::new(clients)
 }
 
 /// What a request acting only in the function's own account ([`HOME_FUNCTION`]'s) reaches.
 pub fn own_reach() -> Reach {
-    Reach::own(stop_gateway::domain::aws_ids::AccountId::parse("111122223333").ok())
+    Reach::own(stop_gateway_core::domain::aws_ids::AccountId::parse("111122223333").ok())
 }
 
 /// An alarm reader over `cloudwatch` in us-east-1, with a five-second cache.
@@ -88,7 +96,7 @@ pub const HOME_FUNCTION: &str = "arn:aws:lambda:us-east-1:111122223333:function:
 /// A gateway and the policy it is to apply.
 pub struct Armed {
     /// The stop flow over mocked clients.
-    pub gateway: Gateway,
+    pub flow: StopFlow,
     /// The policy in force.
     pub policy: Policy,
 }
@@ -96,14 +104,10 @@ pub struct Armed {
 /// A gateway over the given clients, every region served by the same mock, under `policy`. Its alarm reader
 /// reports no alarm in ALARM ([`app_with`] gives it another); roles in other accounts cannot be assumed.
 pub fn gateway(policy: Policy, sfn: aws_sdk_sfn::Client, lambda: aws_sdk_lambda::Client) -> Armed {
-    let gateway = Gateway::new(
-        sfn_adapter(sfn),
-        durable_adapter(lambda),
-        alarm_watch(alarms_in_alarm(&[]).0),
-        Accounts::new(offline_sdk()),
-        BulkSettings::default(),
-    );
-    Armed { gateway, policy }
+    let executions = Executions::new(sfn_adapter(sfn), durable_adapter(lambda));
+    let alarms = alarm_watch(alarms_in_alarm(&[]).0);
+    let flow = StopFlow::new(executions, alarms, Accounts::new(offline_sdk()), BulkSettings::default());
+    Armed { flow, policy }
 }
 
 /// A deadline far enough away not to matter.
@@ -119,7 +123,7 @@ pub async fn with_text<T>(f: impl AsyncFnOnce(&StopText<'_>) -> T) -> T {
         error_code: &code,
         reason: &reason,
         caller: "caller",
-        source: "apigw-http",
+        door: "apigw-http",
         audit_id: "a",
         rule_id: "r",
     };
@@ -131,7 +135,7 @@ pub async fn with_text<T>(f: impl AsyncFnOnce(&StopText<'_>) -> T) -> T {
 pub async fn invoke(armed: Armed, payload: &str, context: Context) -> (Result<Value, String>, Vec<AuditEvent>) {
     let app = app(armed);
     let raw: Box<RawValue> = serde_json::from_str(payload).unwrap();
-    let result = handle(&app, LambdaEvent::new(raw, context)).await.map_err(|e| e.to_string());
+    let result = handle(&app, LambdaEvent::new(raw, context)).await.map_err(|e| e.error_message);
     (result, app.sink.events())
 }
 
@@ -428,7 +432,7 @@ pub fn app_with(armed: Armed, routing: AlarmRouting, cloudwatch: aws_sdk_cloudwa
     let version = PolicyVersion { sha256: "0".repeat(64), origin: "env", ssm_version: None };
     let loaded = LoadedPolicy { policy: armed.policy, routing, version };
     App {
-        gateway: armed.gateway.with_alarms(alarm_watch(cloudwatch)),
+        flow: armed.flow.with_alarms(alarm_watch(cloudwatch)),
         policies: PolicyStore::fixed(Ok(loaded)),
         doors: DoorTimeouts::default(),
         sink: RecordingSink::default(),
@@ -438,13 +442,13 @@ pub fn app_with(armed: Armed, routing: AlarmRouting, cloudwatch: aws_sdk_cloudwa
 /// A request audit record with `source`, `outcome` and bulk `counts`, the rest plain: for checking what is
 /// derived from records (metrics lines) over every outcome.
 pub fn request_record(
-    source: &'static str,
-    outcome: &'static str,
+    source: Door,
+    outcome: OutcomeCode,
     counts: Option<std::collections::BTreeMap<&'static str, usize>>,
 ) -> AuditEvent {
     AuditEvent {
-        schema_version: stop_gateway::domain::audit::SCHEMA_VERSION,
-        audit_id: format!("{source}-{outcome}"),
+        schema_version: stop_gateway_core::domain::audit::SCHEMA_VERSION,
+        audit_id: format!("{}-{outcome}", source.as_str()),
         record_type: "request",
         parent_audit_id: None,
         time: "2026-12-01T00:00:00.000Z".into(),
@@ -452,7 +456,12 @@ pub fn request_record(
         door_request_id: None,
         source,
         caller: None,
-        target: stop_gateway::domain::audit::AuditTarget { arn: None, kind: None, account: None, additional: vec![] },
+        target: stop_gateway_core::domain::audit::AuditTarget {
+            arn: None,
+            kind: None,
+            account: None,
+            additional: vec![],
+        },
         reason: None,
         reason_truncated: false,
         error_code: None,
