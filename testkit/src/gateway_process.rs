@@ -167,3 +167,83 @@ pub fn outcome(invocation: &Invocation) -> String {
     let b = body(invocation);
     b["outcome"].as_str().or(b["error"]["code"].as_str()).unwrap_or("none").to_owned()
 }
+
+/// Now, as EventBridge stamps an event's `time`: RFC 3339 in whole seconds.
+fn event_time_now() -> String {
+    use aws_smithy_types::{DateTime, date_time::Format};
+    DateTime::from_secs(DateTime::from(std::time::SystemTime::now()).secs()).fmt(Format::DateTime).unwrap()
+}
+
+/// A sample from `events/` for `account`, stamped now.
+fn sample_now(name: &str, account: &str) -> Value {
+    let text = std::fs::read_to_string(repo().join("events").join(name)).unwrap().replace("111122223333", account);
+    let mut event: Value = serde_json::from_str(&text).unwrap();
+    event["time"] = Value::String(event_time_now());
+    event
+}
+
+/// A Step Functions `Execution Status Change` event (RUNNING) for `execution`, as EventBridge delivers it now.
+pub fn status_change_now(account: &str, execution: &str) -> String {
+    let mut event = sample_now("sfn-status-change-running.json", account);
+    let (machine, name) = execution.rsplit_once(':').unwrap();
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    event["resources"] = serde_json::json!([execution]);
+    let detail = &mut event["detail"];
+    detail["executionArn"] = Value::from(execution);
+    detail["stateMachineArn"] = Value::from(machine.replace(":execution:", ":stateMachine:"));
+    detail["name"] = Value::from(name);
+    detail["startDate"] = Value::from(started);
+    event.to_string()
+}
+
+/// The latch sweep's `Scheduled Event`, as EventBridge delivers it now.
+pub fn sweep_now(account: &str) -> String {
+    sample_now("schedule-latch-sweep.json", account).to_string()
+}
+
+/// The `CloudWatch Alarm State Change` event EventBridge delivers when a metric alarm moves from `previous` to
+/// `alarm`, each as [`Standins::alarm_describe`] reports it; the alarm's metric and its dimensions are the event's
+/// configuration.
+pub fn alarm_state_change(previous: &Value, alarm: &Value) -> String {
+    use aws_smithy_types::{DateTime, date_time::Format};
+    let arn = alarm["AlarmArn"].as_str().unwrap();
+    let fields: Vec<&str> = arn.split(':').collect(); // arn:aws:cloudwatch:REGION:ACCOUNT:alarm:NAME
+    let at = |a: &Value| DateTime::from_str(a["StateUpdatedTimestamp"].as_str().unwrap(), Format::DateTime).unwrap();
+    let seconds = |t: DateTime| DateTime::from_secs(t.secs()).fmt(Format::DateTime).unwrap();
+    // CloudWatch writes a state's time with milliseconds and a numeric offset: 2026-11-21T03:12:45.123+0000.
+    let stamp = |t: DateTime| format!("{}.{:03}+0000", seconds(t).trim_end_matches('Z'), t.subsec_nanos() / 1_000_000);
+    let state = |a: &Value| {
+        let timestamp = stamp(at(a));
+        serde_json::json!({"value": a["StateValue"], "reason": a["StateReason"], "timestamp": timestamp})
+    };
+    let dimensions: serde_json::Map<String, Value> = alarm["Dimensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["Name"].as_str().unwrap().to_owned(), d["Value"].clone()))
+        .collect();
+    let metric =
+        serde_json::json!({"namespace": alarm["Namespace"], "name": alarm["MetricName"], "dimensions": dimensions});
+    let id = format!("{:032x}", crate::unique());
+    serde_json::json!({
+        "version": "0",
+        "id": format!("{}-{}-{}-{}-{}", &id[..8], &id[8..12], &id[12..16], &id[16..20], &id[20..]),
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": fields[4],
+        "time": seconds(at(alarm)),
+        "region": fields[3],
+        "resources": [arn],
+        "detail": {
+            "alarmName": alarm["AlarmName"],
+            "state": state(alarm),
+            "previousState": state(previous),
+            "configuration": {"metrics": [{
+                "id": "m1",
+                "metricStat": {"metric": metric, "period": alarm["Period"], "stat": alarm["Statistic"]},
+                "returnData": true,
+            }]},
+        },
+    })
+    .to_string()
+}

@@ -495,6 +495,36 @@ impl Standins {
         must("SetAlarmState", self.block_on("alarm-state", set.state_reason(format!("test set {state}")).send()));
     }
 
+    /// Sets an alarm's state with `reason` as CloudWatch's state reason (what the alarm's event will carry).
+    pub fn alarm_state_because(&self, name: &str, state: &str, reason: &str) {
+        let set = self.cloudwatch().set_alarm_state().alarm_name(name).state_value(state.into()).state_reason(reason);
+        must("SetAlarmState", self.block_on("alarm-state", set.send()));
+    }
+
+    /// A metric alarm as the stand-in answers `DescribeAlarms`, in the API's field names (timestamps in RFC 3339):
+    /// what an EventBridge `CloudWatch Alarm State Change` event about it is built from.
+    pub fn alarm_describe(&self, name: &str) -> Value {
+        use aws_smithy_types::date_time::Format;
+        let described = self.block_on("alarm-describe", self.cloudwatch().describe_alarms().alarm_names(name).send());
+        let described = must("DescribeAlarms", described);
+        let alarm = described.metric_alarms().first().unwrap_or_else(|| panic!("no alarm {name} at the stand-in"));
+        let dimensions: Vec<Value> =
+            alarm.dimensions().iter().map(|d| json!({"Name": d.name(), "Value": d.value()})).collect();
+        json!({
+            "AlarmName": alarm.alarm_name(),
+            "AlarmArn": alarm.alarm_arn(),
+            "ActionsEnabled": alarm.actions_enabled(),
+            "StateValue": alarm.state_value().map(|s| s.as_str()),
+            "StateReason": alarm.state_reason(),
+            "StateUpdatedTimestamp": alarm.state_updated_timestamp().and_then(|t| t.fmt(Format::DateTime).ok()),
+            "Namespace": alarm.namespace(),
+            "MetricName": alarm.metric_name(),
+            "Statistic": alarm.statistic().map(|s| s.as_str()),
+            "Period": alarm.period(),
+            "Dimensions": dimensions,
+        })
+    }
+
     /// Enables or disables an alarm's actions.
     pub fn alarm_actions(&self, name: &str, enabled: bool) {
         let cw = self.cloudwatch();
