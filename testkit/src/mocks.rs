@@ -21,7 +21,7 @@ use stop_gateway::aws::reach::{Accounts, Reach};
 use stop_gateway::aws::regional::{Clients, ServiceClients};
 use stop_gateway::aws::sfn::SfnAdapter;
 use stop_gateway::config::BulkSettings;
-use stop_gateway::config::DoorTimeouts;
+use stop_gateway::config::{DoorTimeouts, ServedDoors};
 use stop_gateway::handler::{App, handle};
 use stop_gateway::service::StopFlow;
 use stop_gateway::sink::AuditSink;
@@ -435,6 +435,7 @@ pub fn app_with(armed: Armed, routing: AlarmRouting, cloudwatch: aws_sdk_cloudwa
         flow: armed.flow.with_alarms(alarm_watch(cloudwatch)),
         policies: PolicyStore::fixed(Ok(loaded)),
         doors: DoorTimeouts::default(),
+        served: ServedDoors::all(),
         sink: RecordingSink::default(),
     }
 }

@@ -105,6 +105,7 @@ fn ingress_status(err: &IngressError) -> Status {
     let (code, allow) = match err {
         IngressError::Invalid(_) => (400, None),
         IngressError::Unauthenticated(_) => (401, None),
+        IngressError::DoorNotServed { .. } => (403, None),
         IngressError::RouteNotFound(_) => (404, None),
         IngressError::MethodNotAllowed { allow, .. } => (405, Some(*allow)),
         IngressError::PayloadTooLarge { .. } => (413, None),
@@ -199,6 +200,7 @@ mod tests {
             ingress(IngressError::MethodNotAllowed { message: "x".into(), allow: "POST" }, 405),
             ingress(IngressError::PayloadTooLarge { len: 2, limit: 1 }, 413),
             ingress(IngressError::Unauthenticated("x".into()), 401),
+            ingress(IngressError::DoorNotServed { door: "apigw-http" }, 403),
             stop(StopError::InvalidRequest("x".into()), 400, 'A'),
             stop(StopError::Denied("x".into()), 403, 'A'),
             stop(StopError::Refused("x".into()), 403, 'A'),

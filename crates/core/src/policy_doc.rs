@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Deserialize;
 
 use crate::domain::accounts::{ACCOUNT_PLACEHOLDER, AccountRoleRule, AccountRoles, Accounts};
-use crate::domain::alarm::{AlarmMapping, AlarmRouting, AlarmSelector};
+use crate::domain::alarm::{AlarmMapping, AlarmRouting, AlarmSelector, TagScope};
 use crate::domain::aws_ids::{AccountId, Partition, Region};
 use crate::domain::caller::{AlarmArn, OrgId};
 use crate::domain::glob::{Field, Glob};
@@ -65,6 +65,9 @@ struct PolicyDoc {
     named_targets: BTreeMap<String, String>,
     #[serde(default)]
     alarm_targets: Vec<AlarmTargetsDoc>,
+    /// Whether an alarm's `stop-gateway:target` tag may name any target (`any`, the default) or only narrow
+    /// what the alarm's mapping names (`narrow`).
+    alarm_tags: Option<TagScopeDoc>,
     #[serde(default)]
     rules: Vec<RuleDoc>,
     #[serde(default)]
@@ -86,6 +89,23 @@ struct AlarmTargetsDoc {
     targets: Vec<String>,
     #[serde(default)]
     latch: bool,
+    alarm_tags: Option<TagScopeDoc>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum TagScopeDoc {
+    Any,
+    Narrow,
+}
+
+impl From<TagScopeDoc> for TagScope {
+    fn from(doc: TagScopeDoc) -> TagScope {
+        match doc {
+            TagScopeDoc::Any => TagScope::Any,
+            TagScopeDoc::Narrow => TagScope::Narrow,
+        }
+    }
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -200,7 +220,8 @@ pub fn parse_policy(text: &str, format: Format) -> Result<PolicyDocument, Policy
         Some(n) => n,
         None => DEFAULT_MAX_EXECUTIONS,
     };
-    let routing = parse_routing(doc.named_targets, doc.alarm_targets)?;
+    let mut routing = parse_routing(doc.named_targets, doc.alarm_targets)?;
+    routing.tags = doc.alarm_tags.map_or(TagScope::Any, TagScope::from);
     let kms_fallback = doc.kms_fallback.unwrap_or(true);
     let accounts = parse_account_roles(doc.account_roles)?;
     Ok(PolicyDocument {
@@ -312,7 +333,8 @@ fn parse_routing(named: BTreeMap<String, String>, mappings: Vec<AlarmTargetsDoc>
             };
             targets.push(target);
         }
-        routing.mappings.push(AlarmMapping { alarm, targets, latch: doc.latch });
+        let tags = doc.alarm_tags.map(TagScope::from);
+        routing.mappings.push(AlarmMapping { alarm, targets, latch: doc.latch, tags });
     }
     Ok(routing)
 }

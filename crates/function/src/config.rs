@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use stop_gateway_core::domain::aws_ids::Region;
 use stop_gateway_core::domain::request::Door;
+use stop_gateway_core::inbound::IngressError;
 use stop_gateway_core::policy_doc::{LoadedPolicy, load};
 use tokio::time::Instant;
 
@@ -44,6 +45,58 @@ pub struct Settings {
     pub trusted_roots: Option<Vec<u8>>,
     /// How the latch reads alarms (`LATCH_CACHE_SECONDS`, `LATCH_ALARM_PREFIX`).
     pub latch: LatchSettings,
+    /// Which doors this function serves (`DOORS`).
+    pub served: ServedDoors,
+    /// This function's share of each account quota, across its instances (`PACING_INSTANCES`,
+    /// `PACING_SHARE_PERCENT`).
+    pub pacing: PacingShare,
+}
+
+/// The doors a function serves: a deployment gives the automated doors (alarms, the latch, automation) a
+/// function of their own, with its own reserved concurrency, so that no flood of HTTP requests can take the
+/// capacity a kill-switch needs, and the HTTP doors another. Every door by default (local runs, one function).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedDoors(Vec<Door>);
+
+impl ServedDoors {
+    /// Every door.
+    pub fn all() -> ServedDoors {
+        ServedDoors(Door::ALL.to_vec())
+    }
+
+    /// Whether a request through `door` is this function's to handle. A payload of no known shape is refused
+    /// as malformed by every function, so it is served everywhere.
+    pub fn serves(&self, door: Door) -> bool {
+        door == Door::Unknown || self.0.contains(&door)
+    }
+
+    /// `door_not_served` for a door this function does not serve.
+    pub fn check(&self, door: Door) -> Result<(), IngressError> {
+        if self.serves(door) { Ok(()) } else { Err(IngressError::DoorNotServed { door: door.as_str() }) }
+    }
+}
+
+/// This function's part of each account quota: `share_percent` of it, divided among the `instances` Lambda may
+/// run at once (the function's reserved concurrency), so that all of them together stay within the quota.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PacingShare {
+    /// Instances that may call AWS at once (`PACING_INSTANCES`, 1 to 1000; default 1).
+    pub instances: u32,
+    /// Percent of each quota this function may use (`PACING_SHARE_PERCENT`, 1 to 100; default 100).
+    pub share_percent: u32,
+}
+
+impl PacingShare {
+    /// The fraction of each quota one instance paces itself to.
+    pub fn per_instance(&self) -> f64 {
+        f64::from(self.share_percent) / 100.0 / f64::from(self.instances.max(1))
+    }
+}
+
+impl Default for PacingShare {
+    fn default() -> Self {
+        PacingShare { instances: 1, share_percent: 100 }
+    }
 }
 
 /// One `RATE_LIMITS` entry: `API=BURST/PER_SECOND` (the API's name is checked against the pacer's list when the
@@ -96,17 +149,15 @@ pub struct DoorTimeouts {
     pub rest_api: Option<Duration>,
     /// API Gateway HTTP APIs (`HTTP_API_TIMEOUT_MS`).
     pub http_api: Option<Duration>,
-    /// Function URLs (`FUNCTION_URL_TIMEOUT_MS`): none by default, the function's own timeout applies.
+    /// Function URLs (`FUNCTION_URL_TIMEOUT_MS`): 29 s too, so a long request cannot hold an instance (and its
+    /// share of the reserved concurrency) for the function's whole timeout; 0 lifts it.
     pub function_url: Option<Duration>,
 }
 
 impl Default for DoorTimeouts {
     fn default() -> Self {
-        DoorTimeouts {
-            rest_api: Some(Duration::from_secs(29)),
-            http_api: Some(Duration::from_secs(29)),
-            function_url: None,
-        }
+        let door = Some(Duration::from_secs(29));
+        DoorTimeouts { rest_api: door, http_api: door, function_url: door }
     }
 }
 
@@ -188,6 +239,8 @@ impl Settings {
             doors: doors(&get)?,
             trusted_roots: get("SSL_CERT_FILE").map(|path| trusted_roots(&path)).transpose()?,
             latch: latch(&get)?,
+            served: served(get("DOORS"))?,
+            pacing: pacing(&get)?,
         })
     }
 }
@@ -261,6 +314,47 @@ fn trusted_roots(path: &str) -> Result<Vec<u8>, ConfigError> {
     let pem = std::fs::read(path).map_err(|e| invalid("SSL_CERT_FILE", format!("{path}: {e}")))?;
     parse_certificates(&pem).map_err(|e| invalid("SSL_CERT_FILE", format!("{path}: {e}")))?;
     Ok(pem)
+}
+
+/// `DOORS`: door names (`apigw-rest`, `eventbridge`, …) and the groups `interactive` (the HTTP doors) and
+/// `automated` (the others), comma-separated.
+fn served(value: Option<String>) -> Result<ServedDoors, ConfigError> {
+    let Some(value) = value else { return Ok(ServedDoors::all()) };
+    let mut doors = Vec::new();
+    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let group: Vec<Door> = match name {
+            "interactive" => Door::ALL.into_iter().filter(|d| d.is_http()).collect(),
+            "automated" => Door::ALL.into_iter().filter(|d| d.is_automated()).collect(),
+            "all" => Door::ALL.to_vec(),
+            door => match Door::from_name(door) {
+                Some(door) if door != Door::Unknown => vec![door],
+                _ => {
+                    let known: Vec<&str> =
+                        Door::ALL.iter().filter(|d| **d != Door::Unknown).map(|d| d.as_str()).collect();
+                    let known = known.join(", ");
+                    return Err(invalid(
+                        "DOORS",
+                        format!("{door:?}: use interactive, automated, all or door names ({known})"),
+                    ));
+                }
+            },
+        };
+        doors.extend(group.into_iter().filter(|d| !doors.contains(d)).collect::<Vec<_>>());
+    }
+    if doors.is_empty() {
+        return Err(invalid("DOORS", "name at least one door"));
+    }
+    Ok(ServedDoors(doors))
+}
+
+fn pacing(get: &impl Fn(&str) -> Option<String>) -> Result<PacingShare, ConfigError> {
+    let defaults = PacingShare::default();
+    let instances = parse_number("PACING_INSTANCES", get("PACING_INSTANCES"), 1..=1000)?;
+    let share = parse_number("PACING_SHARE_PERCENT", get("PACING_SHARE_PERCENT"), 1..=100)?;
+    Ok(PacingShare {
+        instances: instances.map_or(defaults.instances, |n| n as u32),
+        share_percent: share.map_or(defaults.share_percent, |n| n as u32),
+    })
 }
 
 fn latch(get: &impl Fn(&str) -> Option<String>) -> Result<LatchSettings, ConfigError> {
@@ -358,7 +452,6 @@ fn validate_bus(bus: &str) -> Result<(), ConfigError> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
-    use stop_gateway_core::domain::request::Door;
 
     const POLICY: &str = r#"{"version":1,"rules":[{"id":"r","effect":"allow","callers":{"accounts":["*"]},
         "targets":{"services":["*"],"partitions":["aws"],"accounts":["111122223333"],"regions":["*"],"names":["*"]}}]}"#;
@@ -429,7 +522,11 @@ mod tests {
         assert_eq!(c.doors, DoorTimeouts::default());
         assert_eq!(c.doors.for_door(Door::HttpApi), Some(Duration::from_secs(29)));
         assert_eq!(c.doors.for_door(Door::RestApi), Some(Duration::from_secs(29)));
-        assert_eq!(c.doors.for_door(Door::FunctionUrl), None, "a function URL waits for the function");
+        assert_eq!(
+            c.doors.for_door(Door::FunctionUrl),
+            Some(Duration::from_secs(29)),
+            "a URL request cannot hold an instance longer"
+        );
         assert_eq!(c.doors.for_door(Door::EventBridge), None);
         let c = config(&[
             base[0],
@@ -444,6 +541,58 @@ mod tests {
         assert_eq!(c.doors.function_url, Some(Duration::from_secs(60)));
         let err = config(&[base[0], base[1], ("HTTP_API_TIMEOUT_MS", "29s")]).unwrap_err().to_string();
         assert!(err.starts_with("HTTP_API_TIMEOUT_MS:"), "{err}");
+    }
+
+    #[test]
+    fn a_function_serves_the_doors_it_is_told_to_and_every_door_by_default() {
+        let base = [("AWS_REGION", "us-east-1"), ("POLICY", POLICY)];
+        let every = config(&base).unwrap().served;
+        assert!(Door::ALL.into_iter().all(|d| every.serves(d)));
+        let automated = config(&[base[0], base[1], ("DOORS", "automated")]).unwrap().served;
+        let interactive = config(&[base[0], base[1], ("DOORS", "interactive")]).unwrap().served;
+        for door in Door::ALL.into_iter().filter(|d| *d != Door::Unknown) {
+            assert_eq!(automated.serves(door), door.is_automated(), "{door:?}");
+            assert_eq!(interactive.serves(door), door.is_http(), "{door:?}");
+            assert_ne!(automated.serves(door), interactive.serves(door), "each door reaches exactly one: {door:?}");
+        }
+        assert!(automated.serves(Door::Unknown) && interactive.serves(Door::Unknown), "malformed: refused anywhere");
+        let some = config(&[base[0], base[1], ("DOORS", "sweep, apigw-http")]).unwrap().served;
+        assert!(some.serves(Door::Sweep) && some.serves(Door::HttpApi) && !some.serves(Door::AlarmEvent));
+        assert_eq!(
+            automated.check(Door::HttpApi).unwrap_err().code().as_str(),
+            "door_not_served",
+            "a handled, audited refusal"
+        );
+        for bad in ["people", "unknown", " , "] {
+            let err = config(&[base[0], base[1], ("DOORS", bad)]).unwrap_err().to_string();
+            assert!(err.starts_with("DOORS:"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn pacing_shares_each_quota_among_the_instances() {
+        let base = [("AWS_REGION", "us-east-1"), ("POLICY", POLICY)];
+        assert_eq!(config(&base).unwrap().pacing.per_instance(), 1.0, "one instance, the whole quota");
+        let c = config(&[base[0], base[1], ("PACING_INSTANCES", "5"), ("PACING_SHARE_PERCENT", "80")]).unwrap();
+        assert!((c.pacing.per_instance() - 0.16).abs() < 1e-12);
+        for (var, value) in [("PACING_INSTANCES", "0"), ("PACING_SHARE_PERCENT", "101"), ("PACING_SHARE_PERCENT", "x")]
+        {
+            let err = config(&[base[0], base[1], (var, value)]).unwrap_err().to_string();
+            assert!(err.starts_with(var), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn rate_limits_parse_and_their_errors_name_the_variable() {
+        let base = [("AWS_REGION", "us-east-1"), ("POLICY", POLICY)];
+        let c = config(&[base[0], base[1], ("RATE_LIMITS", "StopExecution=5000/1000, DescribeExecution=500/200")]);
+        let limits = c.unwrap().rate_limits;
+        assert_eq!(limits[0], RateLimit { api: "StopExecution".into(), burst: 5000.0, per_second: 1000.0 });
+        assert_eq!(limits.len(), 2);
+        for bad in ["StopExecution=1", "StopExecution", "StopExecution=0/1", "StopExecution=a/b"] {
+            let err = config(&[base[0], base[1], ("RATE_LIMITS", bad)]).unwrap_err().to_string();
+            assert!(err.starts_with("RATE_LIMITS:"), "{bad:?}: {err}");
+        }
     }
 
     fn loaded(c: &Settings) -> &LoadedPolicy {

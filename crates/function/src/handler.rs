@@ -23,7 +23,7 @@ use stop_gateway_core::reply;
 use tokio::time::Instant;
 
 use crate::aws::policy_source::PolicyStore;
-use crate::config::DoorTimeouts;
+use crate::config::{DoorTimeouts, ServedDoors};
 use crate::service::{Settled, StopFlow, new_audit_id};
 use crate::sink::AuditSink;
 
@@ -35,6 +35,8 @@ pub struct App<S> {
     pub policies: PolicyStore,
     /// How long each HTTP door waits for an answer.
     pub doors: DoorTimeouts,
+    /// Which doors this function serves.
+    pub served: ServedDoors,
     /// Where audit records go.
     pub sink: S,
 }
@@ -47,6 +49,8 @@ pub async fn handle<S: AuditSink>(app: &App<S>, event: LambdaEvent<Box<RawValue>
     let no_routing = AlarmRouting::default();
     let routing = policy.as_ref().map_or(&no_routing, |p| &p.routing);
     let Inbound { door, facts, request } = inbound::parse(&event.payload, routing);
+    // A door this function does not serve is refused, and audited, before anything is asked of AWS.
+    let request = request.and_then(|r| app.served.check(door).map(|()| r));
     let deadline = app.doors.deadline(door, started, deadline_of(&event.context));
     let settled = match (request, &policy) {
         (Err(err), _) => {

@@ -50,8 +50,15 @@ macro_rules! service_clients {
 
 /// Everything an invocation needs, from the settings.
 fn app(settings: Settings, sdk: &SdkConfig) -> Result<App<AuditPublisher>, stop_gateway::config::ConfigError> {
-    let pacer = Arc::new(Pacer::new(&settings.rate_limits).map_err(|e| invalid("RATE_LIMITS", e))?);
+    let share = settings.pacing.per_instance();
+    let pacer = Arc::new(Pacer::new(&settings.rate_limits, share).map_err(|e| invalid("RATE_LIMITS", e))?);
     let home = settings.region.as_str();
+    tracing::info!(
+        instances = settings.pacing.instances,
+        share = settings.pacing.share_percent,
+        "pacing: {}",
+        pacer.describe(home)
+    );
     let metrics = Metrics::new(settings.metrics_namespace);
     let executions = Executions::new(
         SfnAdapter::new(service_clients!(sdk, home, pacer.clone(), aws_sdk_sfn)),
@@ -74,5 +81,6 @@ fn app(settings: Settings, sdk: &SdkConfig) -> Result<App<AuditPublisher>, stop_
     };
     let bus = (settings.audit_bus)
         .map(|bus| AuditBus::new(aws_sdk_eventbridge::Client::new(sdk), bus, settings.audit_source.clone()));
-    Ok(App { flow, policies, doors: settings.doors, sink: AuditPublisher::new(bus, metrics) })
+    let sink = AuditPublisher::new(bus, metrics);
+    Ok(App { flow, policies, doors: settings.doors, served: settings.served, sink })
 }

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use stop_gateway_core::domain::alarm::AlarmRouting;
 use stop_gateway_core::domain::aws_ids::{AccountId, Partition, Region};
 use stop_gateway_core::domain::glob::{Field, Glob};
 use stop_gateway_core::domain::policy::{CallerMatch, Effect, Policy, PrincipalPattern, Rule, TargetMatch};
@@ -26,7 +27,7 @@ pub fn check(text: &str) -> (Report, Option<LoadedPolicy>) {
     let mut report = Report::default();
     match load(text, "file", None, false) {
         Ok(loaded) => {
-            report.warnings = warnings(&loaded.policy, text);
+            report.warnings = warnings(&loaded.policy, &loaded.routing, text);
             (report, Some(loaded))
         }
         Err(first) => {
@@ -147,7 +148,7 @@ fn rule_line(text: &str, index: usize, id: &str) -> String {
     field_line(text, &format!("rules[{index}] (id \"{id}\")")).map(|n| format!(" (line {n})")).unwrap_or_default()
 }
 
-fn warnings(policy: &Policy, text: &str) -> Vec<String> {
+fn warnings(policy: &Policy, routing: &AlarmRouting, text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for (i, rule) in policy.rules.iter().enumerate() {
         let at = rule_line(text, i, &rule.id);
@@ -167,6 +168,7 @@ fn warnings(policy: &Policy, text: &str) -> Vec<String> {
                     rule.id, neighbour.id
                 ));
             }
+            out.extend(super::alarm_rules::warnings(rule, policy, routing, &at));
             for account in accounts_without_role(rule, policy) {
                 out.push(format!(
                     "allow rule {:?} allows targets in account {account}, which account_roles names no role for: unless it is the function's own account, they are refused (account_not_configured){at}",

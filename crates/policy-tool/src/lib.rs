@@ -10,6 +10,7 @@
 //! A caller is an IAM principal ARN, an alarm ARN, or `eventbridge:SOURCE@ACCOUNT`. Exit 64 for a command line
 //! it cannot use, 3 for a document that does not load (explain and diff).
 
+mod alarm_rules;
 mod check;
 mod diff;
 mod explain;

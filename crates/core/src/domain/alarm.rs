@@ -86,13 +86,28 @@ impl Alarm {
     }
 }
 
-/// The policy's part in target resolution: named targets and alarm mappings.
+/// The policy's part in target resolution: named targets, alarm mappings, and how far tags may reach.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AlarmRouting {
     /// Named targets, usable from alarm tags and mappings.
     pub named: BTreeMap<String, TargetArn>,
     /// Alarm → targets, first match wins.
     pub mappings: Vec<AlarmMapping>,
+    /// How far an alarm's target tag may reach, unless its mapping says otherwise.
+    pub tags: TagScope,
+}
+
+/// How far an alarm's `stop-gateway:target` tag may reach. Anyone who may tag an alarm can point its tag
+/// anywhere; `Narrow` keeps a tag within what the policy's mapping already gives the alarm, so a tag can only
+/// make a kill-switch smaller.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TagScope {
+    /// A tag names any target (the policy still decides every stop).
+    #[default]
+    Any,
+    /// A tag names only targets within the alarm's mapping: one of its targets, a version or alias of one,
+    /// or an execution of one. An alarm no mapping covers has nothing a tag could narrow, so its tag is refused.
+    Narrow,
 }
 
 /// Which alarm a mapping applies to.
@@ -113,6 +128,8 @@ pub struct AlarmMapping {
     pub targets: Vec<TargetArn>,
     /// Whether these alarms latch their targets while in ALARM (see `domain::latch`).
     pub latch: bool,
+    /// How far these alarms' tags may reach, when the mapping says (otherwise the policy's `alarm_tags`).
+    pub tags: Option<TagScope>,
 }
 
 /// How the targets were found, for the audit record.
@@ -155,6 +172,7 @@ impl AlarmRouting {
                     if targets.is_empty() {
                         return Err(format!("alarm tag {TARGET_TAG} is empty"));
                     }
+                    self.within_scope(&alarm.arn, &targets)?;
                     return Ok((dedup(targets), Resolution::Tags));
                 }
             }
@@ -188,6 +206,26 @@ impl AlarmRouting {
             ));
         }
         Ok((dedup(targets), Resolution::Dimensions))
+    }
+
+    /// Refuses tag targets beyond the alarm's mapping when tags may only narrow it.
+    fn within_scope(&self, alarm: &AlarmArn, tagged: &[TargetArn]) -> Result<(), String> {
+        let mapping = self.mapping_for(alarm);
+        if mapping.and_then(|m| m.tags).unwrap_or(self.tags) == TagScope::Any {
+            return Ok(());
+        }
+        let Some(mapping) = mapping else {
+            return Err(format!(
+                "alarm tags may only narrow an alarm's mapping (alarm_tags = \"narrow\"), and no alarm_targets entry maps alarm {}",
+                alarm.name()
+            ));
+        };
+        match tagged.iter().find(|t| !mapping.targets.iter().any(|m| t.is_within(m))) {
+            Some(wider) => Err(format!(
+                "alarm tag {TARGET_TAG} names {wider}, which the alarm's mapping does not cover; tags may only narrow it (alarm_tags = \"narrow\")"
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The policy mapping that applies to `alarm` (the first that matches), if any.
@@ -243,8 +281,45 @@ mod tests {
                 alarm: AlarmSelector::Name(Glob::new("payments-*").unwrap()),
                 targets: vec![TargetArn::parse("arn:aws:lambda:us-east-1:111122223333:function:checkout").unwrap()],
                 latch: false,
+                tags: None,
             }],
+            tags: TagScope::Any,
         }
+    }
+
+    #[test]
+    fn narrow_tags_may_only_name_what_the_mapping_covers() {
+        let mut routing = routing();
+        routing.tags = TagScope::Narrow;
+        let tagged = |value: &str| {
+            let mut a = alarm("ALARM", Some("OK"));
+            a.arn = AlarmArn::parse("arn:aws:cloudwatch:us-east-1:111122223333:alarm:payments-errors").unwrap();
+            a.tags = AlarmTags::Read(BTreeMap::from([(TARGET_TAG.to_owned(), value.to_owned())]));
+            a
+        };
+        let checkout = "arn:aws:lambda:us-east-1:111122223333:function:checkout";
+        // The mapping's own target, a version or alias of it, and one of its executions: narrower or equal.
+        for narrower in [
+            checkout.to_owned(),
+            format!("{checkout}:7"),
+            format!("{checkout}:live"),
+            format!("{checkout}:7/durable-execution/order-1/abc"),
+        ] {
+            let (targets, how) = routing.resolve(&tagged(&narrower)).unwrap();
+            assert_eq!((targets[0].to_string(), how), (narrower.clone(), Resolution::Tags));
+        }
+        // Anything else is refused, not resolved some other way.
+        for wider in [MACHINE, "arn:aws:lambda:us-east-1:111122223333:function:checkout-v2", "orders"] {
+            let err = routing.resolve(&tagged(wider)).unwrap_err();
+            assert!(err.contains("does not cover") && err.contains("narrow"), "{wider}: {err}");
+        }
+        // An alarm no mapping covers has nothing a tag could narrow.
+        let mut unmapped = tagged(checkout);
+        unmapped.arn = AlarmArn::parse("arn:aws:cloudwatch:us-east-1:111122223333:alarm:orders-errors").unwrap();
+        assert!(routing.resolve(&unmapped).unwrap_err().contains("no alarm_targets entry maps"));
+        // A mapping may say otherwise for its own alarms.
+        routing.mappings[0].tags = Some(TagScope::Any);
+        assert_eq!(routing.resolve(&tagged(MACHINE)).unwrap().1, Resolution::Tags);
     }
 
     #[test]

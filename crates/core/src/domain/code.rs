@@ -32,6 +32,8 @@ pub enum OutcomeCode {
     PayloadTooLarge,
     /// An HTTP request without an IAM identity.
     Unauthenticated,
+    /// A door this function does not serve (the other function of the deployment does).
+    DoorNotServed,
     /// The policy said no.
     Denied,
     /// A listed execution the gateway will not touch.
@@ -52,7 +54,7 @@ pub enum OutcomeCode {
 
 impl OutcomeCode {
     /// Every code, for checks that must cover them all (the metrics, `scripts/check-metrics`' sample lines).
-    pub const ALL: [OutcomeCode; 20] = [
+    pub const ALL: [OutcomeCode; 21] = [
         OutcomeCode::Stopped,
         OutcomeCode::AlreadyFinished,
         OutcomeCode::DryRun,
@@ -65,6 +67,7 @@ impl OutcomeCode {
         OutcomeCode::MethodNotAllowed,
         OutcomeCode::PayloadTooLarge,
         OutcomeCode::Unauthenticated,
+        OutcomeCode::DoorNotServed,
         OutcomeCode::Denied,
         OutcomeCode::Refused,
         OutcomeCode::NotFound,
@@ -90,6 +93,7 @@ impl OutcomeCode {
             OutcomeCode::MethodNotAllowed => "method_not_allowed",
             OutcomeCode::PayloadTooLarge => "payload_too_large",
             OutcomeCode::Unauthenticated => "unauthenticated",
+            OutcomeCode::DoorNotServed => "door_not_served",
             OutcomeCode::Denied => "denied",
             OutcomeCode::Refused => "refused",
             OutcomeCode::NotFound => "not_found",

@@ -34,7 +34,8 @@ pub enum Door {
 }
 
 impl Door {
-    const ALL: [Door; 9] = [
+    /// Every door.
+    pub const ALL: [Door; 9] = [
         Door::EventBridge,
         Door::AlarmEvent,
         Door::AlarmAction,

@@ -298,6 +298,24 @@ impl TargetArn {
         }
     }
 
+    /// Whether `self` names nothing beyond `other`: the same target, an execution of it, or (for a state
+    /// machine or function named without a qualifier) one of its versions or aliases.
+    pub fn is_within(&self, other: &TargetArn) -> bool {
+        if self == other || self.is_execution_of(other) {
+            return true;
+        }
+        if self.scope != other.scope {
+            return false;
+        }
+        match (&self.kind, &other.kind) {
+            (TargetKind::StateMachine { name, .. }, TargetKind::StateMachine { name: outer, qualifier: None })
+            | (TargetKind::Function { name, .. }, TargetKind::Function { name: outer, qualifier: None }) => {
+                name == outer
+            }
+            _ => false,
+        }
+    }
+
     /// The function `name` (optionally qualified) in this partition, region and account, e.g. from an alarm's
     /// `FunctionName` dimension. Built through the parser, so it obeys the same grammar as any other ARN.
     pub fn function(scope: &ArnScope, name: &str, qualifier: Option<&str>) -> Result<TargetArn, ArnError> {

@@ -1,5 +1,5 @@
-//! What a door refuses before there is a request: malformed payloads, and the HTTP doors' route, method, size
-//! and identity checks. One enum for this boundary; the stop flow's failures are `domain::failure::StopError`.
+//! What a door refuses before there is a request: malformed payloads, the HTTP doors' route, method, size and
+//! identity checks, and a door the function does not serve. One enum for this boundary; the stop flow's failures are `domain::failure::StopError`.
 
 use crate::domain::outcome::OutcomeCode;
 
@@ -31,6 +31,13 @@ pub enum IngressError {
     /// An HTTP request without an IAM identity.
     #[error("{0}")]
     Unauthenticated(String),
+    /// A door this function does not serve: a deployment gives its automated doors and its HTTP doors a
+    /// function each, so that neither can take the other's capacity.
+    #[error("this function does not serve the {door} door; the deployment sends it to its other function")]
+    DoorNotServed {
+        /// The door's name.
+        door: &'static str,
+    },
 }
 
 impl IngressError {
@@ -42,6 +49,7 @@ impl IngressError {
             IngressError::MethodNotAllowed { .. } => OutcomeCode::MethodNotAllowed,
             IngressError::PayloadTooLarge { .. } => OutcomeCode::PayloadTooLarge,
             IngressError::Unauthenticated(_) => OutcomeCode::Unauthenticated,
+            IngressError::DoorNotServed { .. } => OutcomeCode::DoorNotServed,
         }
     }
 }

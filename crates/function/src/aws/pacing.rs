@@ -13,6 +13,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::errors::{MAX_THROTTLE_WAIT, abandoned};
+#[cfg(test)]
+use crate::config::PacingShare;
 use crate::config::RateLimit;
 use stop_gateway_core::domain::failure::StopError;
 use stop_gateway_core::domain::target::Service;
@@ -142,17 +144,28 @@ impl Bucket {
 type SharedBucket = Arc<tokio::sync::Mutex<Bucket>>;
 
 /// Token buckets per (account, region, API), created on first use and shared by every request the process
-/// handles: AWS's quotas are per account and region.
-#[derive(Debug, Default)]
+/// handles: AWS's quotas are per account and region. Each instance paces itself to its share of the quota
+/// (`share`: the function's share, divided among its instances), so that every instance the function's reserved
+/// concurrency allows, and the deployment's other function, together stay within it.
+#[derive(Debug)]
 pub struct Pacer {
     overrides: HashMap<Api, Rate>,
+    share: f64,
     buckets: Mutex<HashMap<(String, String, Api), SharedBucket>>,
 }
 
+impl Default for Pacer {
+    /// AWS's default quotas, all of them for this one instance.
+    fn default() -> Self {
+        Pacer { overrides: HashMap::new(), share: 1.0, buckets: Mutex::default() }
+    }
+}
+
 impl Pacer {
-    /// A pacer with AWS's defaults, overridden per API by `limits` (`RATE_LIMITS`); an API this pacer does not
-    /// know is an error naming the ones it does.
-    pub fn new(limits: &[RateLimit]) -> Result<Pacer, String> {
+    /// A pacer with AWS's defaults, overridden per API by `limits` (`RATE_LIMITS`), each taken at `share` (the
+    /// fraction of every quota one instance may use); an API this pacer does not know is an error naming the
+    /// ones it does.
+    pub fn new(limits: &[RateLimit], share: f64) -> Result<Pacer, String> {
         let mut overrides = HashMap::new();
         for limit in limits {
             let api = Api::ALL.into_iter().find(|a| a.name() == limit.api).ok_or_else(|| {
@@ -160,12 +173,28 @@ impl Pacer {
             })?;
             overrides.insert(api, Rate { burst: limit.burst, per_second: limit.per_second });
         }
-        Ok(Pacer { overrides, buckets: Mutex::default() })
+        Ok(Pacer { overrides, share: share.clamp(f64::MIN_POSITIVE, 1.0), buckets: Mutex::default() })
     }
 
-    /// The rate in force for `api` in `region`.
+    /// What one instance paces every API to in `region`, for the start-up log: the share is stated, so an
+    /// operator can see what a fleet costs in time.
+    pub fn describe(&self, region: &str) -> String {
+        let rates: Vec<String> = Api::ALL
+            .iter()
+            .map(|api| {
+                let r = self.rate(region, *api);
+                format!("{}={:.1}/{:.2}", api.name(), r.burst, r.per_second)
+            })
+            .collect();
+        format!("{:.4} of each quota per instance: {}", self.share, rates.join(", "))
+    }
+
+    /// The rate this instance paces `api` to in `region`: the quota in force (AWS's default, or the override),
+    /// times this instance's share. A bucket always holds at least one call, so a small share slows calls down
+    /// but never forbids them.
     pub fn rate(&self, region: &str, api: Api) -> Rate {
-        self.overrides.get(&api).copied().unwrap_or_else(|| default_rate(region, api))
+        let quota = self.overrides.get(&api).copied().unwrap_or_else(|| default_rate(region, api));
+        Rate { burst: (quota.burst * self.share).max(1.0), per_second: quota.per_second * self.share }
     }
 
     /// Waits until a request to `api` in `account` and `region` fits the quota, then takes a token.
@@ -278,16 +307,31 @@ mod tests {
 
     /// A pacer whose StopExecution bucket is `burst`/`per_second`.
     fn stops(burst: f64, per_second: f64) -> Pacer {
-        Pacer::new(&[limit("StopExecution", burst, per_second)]).unwrap()
+        Pacer::new(&[limit("StopExecution", burst, per_second)], 1.0).unwrap()
     }
 
     #[test]
     fn overrides_replace_the_defaults_and_unknown_apis_are_named() {
-        let pacer = Pacer::new(&[limit("StopExecution", 10.0, 5.0), limit("DescribeExecution", 3.0, 1.0)]).unwrap();
+        let pacer =
+            Pacer::new(&[limit("StopExecution", 10.0, 5.0), limit("DescribeExecution", 3.0, 1.0)], 1.0).unwrap();
         assert_eq!(pacer.rate("us-east-1", Api::StopExecution), Rate { burst: 10.0, per_second: 5.0 });
         assert_eq!(pacer.rate("us-east-1", Api::ListExecutions), default_rate("us-east-1", Api::ListExecutions));
-        assert!(Pacer::new(&[limit("Stop", 1.0, 1.0)]).unwrap_err().contains("unknown API"));
-        assert!(Pacer::new(&[]).is_ok());
+        assert!(Pacer::new(&[limit("Stop", 1.0, 1.0)], 1.0).unwrap_err().contains("unknown API"));
+        assert!(Pacer::new(&[], 1.0).is_ok());
+    }
+
+    #[test]
+    fn each_instance_paces_itself_to_its_share_so_that_all_of_them_stay_within_the_quota() {
+        // Eight instances of a function with 80 % of each quota: a tenth each.
+        let share = PacingShare { instances: 8, share_percent: 80 }.per_instance();
+        let pacer = Pacer::new(&[limit("DescribeExecution", 250.0, 100.0)], share).unwrap();
+        assert_eq!(pacer.rate("us-east-1", Api::StopExecution), Rate { burst: 100.0, per_second: 20.0 });
+        assert_eq!(pacer.rate("us-east-1", Api::DescribeExecution), Rate { burst: 25.0, per_second: 10.0 });
+        let sum = |api| 8.0 * pacer.rate("ap-south-1", api).per_second;
+        assert!(sum(Api::StopExecution) <= 25.0 * 0.8 + 1e-9, "eight instances within 80 % of 25/s");
+        // A share so small that a bucket would hold less than a call still lets one call through at a time.
+        let tiny = Pacer::new(&[], 0.001).unwrap();
+        assert_eq!(tiny.rate("ap-south-1", Api::ListExecutions).burst, 1.0);
     }
 
     #[tokio::test(start_paused = true)]

@@ -153,6 +153,22 @@ fn check_warns_on_rules_that_cannot_match_are_shadowed_or_are_wider_than_their_n
             ),
             "allows targets in account 555566667777, which account_roles names no role for",
         ),
+        (
+            rule("any-region", "allow", r#"{ alarms = ["orders-*"], accounts = ["111122223333"] }"#, TARGETS),
+            "alarm rule \"any-region\" lets its alarms stop targets in every region",
+        ),
+        (
+            format!(
+                "[[alarm_targets]]\nalarm = \"orders-latch-*\"\ntargets = [\"arn:aws:states:us-east-1:111122223333:execution:orders:run-1\"]\n{}",
+                rule(
+                    "wide-cap",
+                    "allow",
+                    r#"{ alarms = ["orders-*"], accounts = ["111122223333"] }"#,
+                    &TARGETS.replace("regions = [\"*\"]", "regions = [\"us-east-1\"]"),
+                ),
+            ),
+            "allows 100 executions per request, but its alarms' mappings name 1 executions",
+        ),
     ];
     for (i, (rules, warning)) in cases.iter().enumerate() {
         let path = file(&format!("warn-{i}"), &format!("version = 1\n{rules}"));
