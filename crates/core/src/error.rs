@@ -55,7 +55,7 @@ impl From<StopError> for Failure {
 
 /// An HTTP answer's status line and the headers that depend on the outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Status {
+pub struct HttpStatus {
     /// The HTTP status code.
     pub code: u16,
     /// The `Allow` header, for a method the route does not take.
@@ -66,7 +66,7 @@ pub struct Status {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Disposition {
     /// Answer: with this status for HTTP doors; events get the body alone and the status is informative.
-    Answer(Status),
+    Answer(HttpStatus),
     /// Fail the invocation so Lambda retries the (asynchronous) event.
     Retry(RetryableFailure),
 }
@@ -77,7 +77,7 @@ pub enum Disposition {
 pub fn disposition(door: Door, result: Result<Progress, &Failure>, audit_id: &str) -> Disposition {
     let retry = door.is_automated();
     let err = match result {
-        Ok(Progress::Done) => return Disposition::Answer(Status { code: 200, allow: None }),
+        Ok(Progress::Done) => return Disposition::Answer(HttpStatus { code: 200, allow: None }),
         Ok(Progress::Incomplete) if retry => {
             return Disposition::Retry(RetryableFailure {
                 code: OutcomeCode::Incomplete,
@@ -86,9 +86,9 @@ pub fn disposition(door: Door, result: Result<Progress, &Failure>, audit_id: &st
             });
         }
         // HTTP callers read `remaining` and resend.
-        Ok(Progress::Incomplete) => return Disposition::Answer(Status { code: 503, allow: None }),
+        Ok(Progress::Incomplete) => return Disposition::Answer(HttpStatus { code: 503, allow: None }),
         // The answer lists what failed and why; a retry would give the same one.
-        Ok(Progress::Failed) => return Disposition::Answer(Status { code: 502, allow: None }),
+        Ok(Progress::Failed) => return Disposition::Answer(HttpStatus { code: 502, allow: None }),
         Err(err) => err,
     };
     if retry && err.is_retryable() {
@@ -97,11 +97,11 @@ pub fn disposition(door: Door, result: Result<Progress, &Failure>, audit_id: &st
     }
     Disposition::Answer(match err {
         Failure::Ingress(err) => ingress_status(err),
-        Failure::Stop(err) => Status { code: stop_status(err), allow: None },
+        Failure::Stop(err) => HttpStatus { code: stop_status(err), allow: None },
     })
 }
 
-fn ingress_status(err: &IngressError) -> Status {
+fn ingress_status(err: &IngressError) -> HttpStatus {
     let (code, allow) = match err {
         IngressError::Invalid(_) => (400, None),
         IngressError::Unauthenticated(_) => (401, None),
@@ -110,7 +110,7 @@ fn ingress_status(err: &IngressError) -> Status {
         IngressError::MethodNotAllowed { allow, .. } => (405, Some(*allow)),
         IngressError::PayloadTooLarge { .. } => (413, None),
     };
-    Status { code, allow }
+    HttpStatus { code, allow }
 }
 
 fn stop_status(err: &StopError) -> u16 {
@@ -255,7 +255,7 @@ mod tests {
     fn the_allow_header_comes_from_the_variant() {
         let err = Failure::Ingress(IngressError::MethodNotAllowed { message: "m".into(), allow: "POST" });
         let answer = disposition(Door::HttpApi, Err(&err), "a");
-        assert_eq!(answer, Disposition::Answer(Status { code: 405, allow: Some("POST") }));
+        assert_eq!(answer, Disposition::Answer(HttpStatus { code: 405, allow: Some("POST") }));
     }
 
     #[test]

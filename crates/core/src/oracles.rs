@@ -15,7 +15,7 @@ use crate::domain::caller::{AlarmArn, Caller, EventSource, OrgId, PrincipalArn};
 use crate::domain::policy::{Decision, Effect, Policy, Rule, Subject};
 use crate::domain::target::TargetArn;
 use crate::domain::text::{ErrorCode, Overflow, Reason};
-use crate::error::Status;
+use crate::error::HttpStatus;
 use crate::inbound::{self, Parsed};
 use crate::policy_doc::{Format, PolicyDocument, parse_policy};
 use crate::reply;
@@ -47,7 +47,7 @@ pub fn ingress(data: &[u8]) {
         }
     }
     let code = if parsed.request.is_ok() { 200 } else { 400 };
-    let _ = reply::render(parsed.door, Status { code, allow: None }, json!({ "outcome": "fuzz" }));
+    let _ = reply::render(parsed.door, HttpStatus { code, allow: None }, json!({ "outcome": "fuzz" }));
 }
 
 /// ARN parsing: target, principal and alarm ARNs from arbitrary text. Never panics; every accepted target

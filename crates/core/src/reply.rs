@@ -15,7 +15,7 @@ use crate::domain::failure::StopError;
 use crate::domain::outcome::{ExecutionResult, Handled, Outcome, OutcomeCode};
 use crate::domain::policy::Decision;
 use crate::domain::request::Door;
-use crate::error::{Failure, Status};
+use crate::error::{Failure, HttpStatus};
 
 /// `Decision`: the policy's answer as callers see it.
 #[derive(Debug, Serialize)]
@@ -175,7 +175,7 @@ impl From<&Failure> for ErrorBody {
 
 /// Renders a JSON body as the response the door expects: HTTP doors their proxy response, every other door the
 /// body alone.
-pub fn render(door: Door, status: Status, body: Value) -> Value {
+pub fn render(door: Door, status: HttpStatus, body: Value) -> Value {
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -213,7 +213,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const OK: Status = Status { code: 200, allow: None };
+    const OK: HttpStatus = HttpStatus { code: 200, allow: None };
 
     #[test]
     fn events_get_the_body_alone() {
@@ -224,7 +224,7 @@ mod tests {
 
     #[test]
     fn http_doors_get_status_headers_and_the_body_as_text() {
-        let status = Status { code: 405, allow: Some("POST") };
+        let status = HttpStatus { code: 405, allow: Some("POST") };
         for reply in [Door::RestApi, Door::HttpApi, Door::FunctionUrl] {
             let r = render(reply, status, json!({"x": 1}));
             assert_eq!(r["statusCode"], 405, "{reply:?}");

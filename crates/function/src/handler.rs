@@ -17,7 +17,7 @@ use stop_gateway_core::domain::failure::{StopError, error_chain};
 use stop_gateway_core::domain::outcome::Outcome;
 use stop_gateway_core::domain::policy::PolicyVersion;
 use stop_gateway_core::domain::request::{Door, Parsed};
-use stop_gateway_core::error::{Disposition, Failure, RetryableFailure, Status, disposition};
+use stop_gateway_core::error::{Disposition, Failure, HttpStatus, RetryableFailure, disposition};
 use stop_gateway_core::inbound::{self, Inbound};
 use stop_gateway_core::reply;
 use tokio::time::Instant;
@@ -90,7 +90,7 @@ struct Context<'a> {
 }
 
 /// What one settled request ends in: an answer (with its status) or a retry.
-type Answer = Result<(Status, Value), RetryableFailure>;
+type Answer = Result<(HttpStatus, Value), RetryableFailure>;
 
 /// The audit records of every settled request (each request record, then one per execution a bulk stop
 /// stopped), and how each ends.
@@ -128,7 +128,7 @@ fn settle(context: &Context<'_>, settled: &[Settled]) -> (Vec<AuditEvent>, Vec<A
 /// The invocation's result: the first retry if any request asks for one, else the one answer rendered for its
 /// door, or, for a sweep that acted for several alarms, every request's answer, each with its own audit id.
 fn answer(door: Door, answers: Vec<Answer>) -> Result<Value, Diagnostic> {
-    let answers: Vec<(Status, Value)> = answers.into_iter().collect::<Result<_, _>>().map_err(diagnostic)?;
+    let answers: Vec<(HttpStatus, Value)> = answers.into_iter().collect::<Result<_, _>>().map_err(diagnostic)?;
     match <[_; 1]>::try_from(answers) {
         Ok([(status, body)]) => Ok(reply::render(door, status, body)),
         Err(answers) => Ok(serde_json::json!({

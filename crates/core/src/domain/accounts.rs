@@ -75,11 +75,6 @@ impl AccountRoles {
             None => Access::NotConfigured,
         }
     }
-
-    /// Every role ARN the entries can name (patterns left as written), for checks and the template.
-    pub fn roles(&self) -> impl Iterator<Item = &str> {
-        self.rules.iter().map(|r| r.role.as_str())
-    }
 }
 
 #[cfg(test)]

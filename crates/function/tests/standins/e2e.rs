@@ -86,6 +86,24 @@ fn http_stop_aborts_a_running_execution_with_the_policy_error_and_cause() {
 }
 
 #[test]
+fn an_execution_that_succeeded_on_its_own_is_reported_as_it_ended_never_as_stopped() {
+    let s = standins();
+    let account = s.account();
+    let arn = &s.sfn_start("orders-e2e-finished", 1)[0];
+    s.sfn_finish(arn);
+    let (gw, bus) = gateway(&[]);
+
+    let answer = gw.invoke(&sample("apigw-rest-stop-sfn.json", &account, Some(arn)));
+    assert_eq!(answer.body["statusCode"], 200, "{:?}", answer.body);
+    assert_eq!(outcome(&answer), "already_finished");
+    assert_eq!(body(&answer)["previousStatus"], "SUCCEEDED", "the status it ended in, not ABORTED");
+    assert_eq!(s.sfn_status(arn), "SUCCEEDED", "the stand-in still says it succeeded");
+    assert!(s.sfn_stops(arn).is_empty(), "describe-first: no StopExecution was sent");
+    let lines = assert_audit_delivered(&gw, &bus, 1);
+    assert_eq!(lines[0]["audit"]["outcome"], "already_finished", "{}", lines[0]);
+}
+
+#[test]
 fn eventbridge_and_function_url_stops_abort_running_executions() {
     let s = standins();
     let account = s.account();
