@@ -34,6 +34,30 @@ impl Aws {
     }
 }
 
+/// A client of `$service` built from `$sdk`, at the endpoint `$endpoint` gives for `$id`, if any.
+macro_rules! client_at {
+    ($service:ident, $sdk:expr, $endpoint:expr, $id:literal) => {{
+        let mut conf = $service::config::Builder::from($sdk);
+        conf.set_endpoint_url($endpoint($id));
+        $service::Client::from_conf(conf.build())
+    }};
+}
+
+impl Aws {
+    /// The clients for `sdk`, each at the endpoint `endpoint` gives for its service (`sfn`, `lambda`,
+    /// `eventbridge`, `sqs`, `cloudformation`) or, when it gives none, the SDK's: for stand-ins of several services
+    /// at several addresses, configured without touching the process environment.
+    pub fn with_endpoints(sdk: &SdkConfig, endpoint: impl Fn(&str) -> Option<String>) -> Aws {
+        Aws {
+            sfn: client_at!(aws_sdk_sfn, sdk, endpoint, "sfn"),
+            lambda: client_at!(aws_sdk_lambda, sdk, endpoint, "lambda"),
+            events: client_at!(aws_sdk_eventbridge, sdk, endpoint, "eventbridge"),
+            sqs: client_at!(aws_sdk_sqs, sdk, endpoint, "sqs"),
+            cloudformation: client_at!(aws_sdk_cloudformation, sdk, endpoint, "cloudformation"),
+        }
+    }
+}
+
 /// The SDK settings from the environment (and `region`, when the operator names one), over hyper and rustls
 /// with the platform's trusted roots: the drill runs on operators' machines too, behind whatever CA they trust.
 pub async fn load(region: Option<String>) -> SdkConfig {

@@ -5,7 +5,7 @@
 //! started itself.
 
 use aws_sdk_lambda::types::InvocationType;
-use aws_sdk_sfn::types::HistoryEventType;
+use aws_sdk_sfn::types::{HistoryEventType, IncludedData};
 
 use crate::aws::{Aws, error_text};
 
@@ -93,7 +93,10 @@ impl Canary {
     pub async fn status(&self, aws: &Aws, arn: &str) -> Result<Status, String> {
         let status = match self {
             Canary::StateMachine { .. } => {
-                let describe = aws.sfn.describe_execution().execution_arn(arn).send().await;
+                // Metadata only: the status needs no kms:Decrypt, even for an execution encrypted with a KMS key.
+                let describe =
+                    aws.sfn.describe_execution().execution_arn(arn).included_data(IncludedData::MetadataOnly);
+                let describe = describe.send().await;
                 describe.map_err(|e| error_text("DescribeExecution", &e))?.status().as_str().to_owned()
             }
             Canary::Durable { .. } => {
