@@ -213,3 +213,38 @@ fn a_stop_without_the_records_cause_fails_cause() {
     assert_failed_at(&reports[0], Step::Cause, "ExecutionAborted cause does not name audit id");
     assert_eq!(s.sfn_status(reports[0].execution_arn.as_deref().unwrap()), "ABORTED");
 }
+
+#[test]
+fn the_drills_metrics_lines_are_valid_emf_and_both_drill_alarms_watch_what_they_carry() {
+    use stop_gateway_drill::step::Failure;
+    let mut verdicts = vec![Ok(())];
+    verdicts.extend(Step::ALL.iter().map(|step| Err(Failure::at(*step, "why"))));
+    let mut text = String::new();
+    for verdict in verdicts {
+        let report = Report {
+            canary: "state-machine",
+            door: "eventbridge",
+            drill_id: "d".to_owned(),
+            execution_arn: None,
+            audit_id: None,
+            verdict,
+        };
+        text += &report.metrics_line("StopGateway/FireDrill", 1_795_230_000_000);
+        text.push('\n');
+    }
+    let file = std::env::temp_dir().join(format!("stop-gateway-drill-emf-{}.jsonl", std::process::id()));
+    std::fs::write(&file, text).unwrap();
+    let out = std::process::Command::new(testkit::repo().join(".venv/bin/python"))
+        .arg(testkit::repo().join("scripts/check-metrics"))
+        .arg(&file)
+        .args(["--namespace-suffix", "/FireDrill"])
+        .output()
+        .expect("run scripts/check-metrics with the stand-ins' Python");
+    let _ = std::fs::remove_file(&file);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "scripts/check-metrics:\n{report}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        report.contains("6 valid EMF lines") && report.contains("2 alarms on them checked, 0 problems"),
+        "{report}"
+    );
+}
