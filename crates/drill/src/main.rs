@@ -59,26 +59,21 @@ async fn lambda() -> Result<(), lambda_runtime::Error> {
 async fn once(stack_name: &str, region: Option<String>, deadline: Duration) -> ExitCode {
     init_logging(false);
     let aws = Aws::new(&aws::load(region).await);
-    let config = match stack::outputs(&aws, stack_name).await {
-        Ok(outputs) => stack::from_outputs(stack_name, &outputs, deadline).map_err(|e| e.to_string()),
-        Err(why) => Err(why),
-    };
-    let config = match config {
-        Ok(config) => config,
-        Err(why) => {
-            eprintln!("stop-gateway-drill: {why}");
-            return ExitCode::from(2);
-        }
-    };
     eprintln!(
-        "stop-gateway-drill: {} drill(s) of stack {stack_name} through the Stop Requested door on {}, {}s each",
-        config.canaries.len(),
-        config.door.bus,
+        "stop-gateway-drill: drilling stack {stack_name} through the Stop Requested door, {}s each",
         deadline.as_secs()
     );
-    let reports = drill::run_all(&aws, &config).await;
-    print!("{}", report::table(&reports));
-    if reports.iter().all(report::Report::passed) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    match stack::check(&aws, stack_name, deadline).await {
+        Err(why) => {
+            eprintln!("stop-gateway-drill: {why}");
+            ExitCode::from(2)
+        }
+        Ok((config, reports)) => {
+            println!("stack {stack_name}: stop-request bus {}", config.door.bus);
+            print!("{}", report::table(&reports));
+            if reports.iter().all(report::Report::passed) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+    }
 }
 
 /// JSON lines on stdout in Lambda (the log format the template sets); plain warnings on stderr for an operator,

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use crate::aws::{Aws, error_text};
 use crate::config::{ConfigError, DrillConfig};
+use crate::drill::run_all;
+use crate::report::Report;
 
 /// Which stack output stands for which drill setting.
 const OUTPUTS: [(&str, &str); 4] = [
@@ -40,6 +42,14 @@ pub fn from_outputs(
     })?;
     config.deadline = deadline;
     Ok(config)
+}
+
+/// The first-deployment check: the drill's settings from the outputs of `stack`, then one drill of each canary
+/// through the door, side by side. `Err` when the stack cannot be read or has no drill.
+pub async fn check(aws: &Aws, stack: &str, deadline: Duration) -> Result<(DrillConfig, Vec<Report>), String> {
+    let config = from_outputs(stack, &outputs(aws, stack).await?, deadline).map_err(|e| e.to_string())?;
+    let reports = run_all(aws, &config).await;
+    Ok((config, reports))
 }
 
 /// The outputs of `stack` (`DescribeStacks`), by output key.

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use serde_json::Value;
 use stop_gateway_drill::aws::Aws;
@@ -212,6 +213,66 @@ fn a_stop_without_the_records_cause_fails_cause() {
     let reports = drill(&config(&stage, false));
     assert_failed_at(&reports[0], Step::Cause, "ExecutionAborted cause does not name audit id");
     assert_eq!(s.sfn_status(reports[0].execution_arn.as_deref().unwrap()), "ABORTED");
+}
+
+/// A stack in moto's CloudFormation whose outputs are `outputs` (one placeholder resource: a stack needs one), as
+/// `sam deploy` leaves the real stack's outputs for the first-deployment check.
+fn stack_with_outputs(aws: &Aws, name: &str, outputs: &[(&str, &str)]) {
+    let outputs: serde_json::Map<String, Value> =
+        outputs.iter().map(|(k, v)| (k.to_string(), serde_json::json!({"Value": v}))).collect();
+    let template = serde_json::json!({
+        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": format!("{name}-placeholder")}}},
+        "Outputs": outputs,
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let create = aws.cloudformation.create_stack().stack_name(name).template_body(template.to_string());
+    runtime.block_on(create.send()).unwrap();
+}
+
+#[test]
+fn the_first_deployment_check_drills_both_canaries_of_a_stack_through_one_queue() {
+    let s = standins();
+    let stage = stage("drill-first-deployment");
+    let canary = stage.state_machine_arn.rsplit(':').next().unwrap().to_owned();
+    let gw = gateway(&drill_policy(&s.account(), &canary), Some(&stage.audit_bus), &[]);
+    let _forwarder = Forwarder::start(s, &stage.stop_queue_url, gw.clone());
+    let aws = aws();
+    let name = format!("prod-{}", std::process::id());
+    stack_with_outputs(
+        &aws,
+        &name,
+        &[
+            ("FireDrillStateMachineArn", &stage.state_machine_arn),
+            ("FireDrillDurableFunctionArn", &stage.durable_function_arn),
+            ("FireDrillAuditQueueUrl", &stage.audit_queue_url),
+            ("StopRequestBusName", &stage.stop_bus),
+            ("AuditBusArn", "not read by the drill"),
+        ],
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let checked = runtime.block_on(stop_gateway_drill::stack::check(&aws, &name, Duration::from_secs(5)));
+    let (config, reports) = checked.unwrap();
+    assert_eq!(config.door.bus, stage.stop_bus);
+    let table = stop_gateway_drill::report::table(&reports);
+    assert!(table.ends_with("2 of 2 drills passed\n"), "{table}");
+    assert!(
+        table.contains("state-machine  eventbridge  PASS") && table.contains("durable        eventbridge  PASS"),
+        "{table}"
+    );
+    assert_ne!(reports[0].audit_id, reports[1].audit_id, "each drill took its own record from the one queue");
+}
+
+#[test]
+fn the_first_deployment_check_refuses_a_stack_without_the_drill_saying_how_to_turn_it_on() {
+    let aws = aws();
+    let name = format!("no-drill-{}", std::process::id());
+    stack_with_outputs(&aws, &name, &[("StopRequestBusName", "stop-requests")]);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let refused = runtime.block_on(stop_gateway_drill::stack::check(&aws, &name, Duration::from_secs(5))).unwrap_err();
+    assert!(
+        refused.contains(&format!("stack {name} has no fire drill: deploy it with FireDrillMinutes above 0")),
+        "{refused}"
+    );
 }
 
 #[test]
