@@ -4,8 +4,9 @@ and translates for aws-durable-execution-sdk-python-testing 1.4.0, whose own API
 as received (`GET|DELETE /_recorded`).
 
 Its own shims, for what the server cannot show, live here with the translation they extend: pause
-(`POST /_pause`), aliases (`PUT /_aliases/FN/ALIAS`, answered by GetAlias), and the start route with defaults
-(`POST /start-durable-execution`)."""
+(`POST /_pause`), aliases (`PUT /_aliases/FN/ALIAS`, answered by GetAlias), the start route with defaults
+(`POST /start-durable-execution`), and Invoke (`POST /2015-03-31/functions/FN/invocations`), which starts a durable
+execution and answers its ARN in `X-Amz-Durable-Execution-Arn`."""
 from __future__ import annotations
 
 import json
@@ -103,6 +104,9 @@ class DurableAdapterHandler(Handler):
             return self.get_alias(urllib.parse.unquote(m.group(1)), urllib.parse.unquote(m.group(2)))
         if path == "/start-durable-execution" and method == "POST":
             return self.start(body)
+        m = re.fullmatch(r"/2015-03-31/functions/([^/]+)/invocations", path)
+        if m and method == "POST":
+            return self.invoke(urllib.parse.unquote(m.group(1)), urllib.parse.parse_qs(url.query), body)
         prefix = f"{DURABLE_API}/durable-executions/"
         if path.startswith(prefix):
             # Split off a trailing action on the RAW path: the ARN is one percent-encoded segment.
@@ -182,6 +186,33 @@ class DurableAdapterHandler(Handler):
         real = self.server.remember(server_id, json.loads(details))
         out = {"ExecutionArn": real, "DurableExecutionArn": real, "ServerExecutionArn": server_id}
         return 201, [("Content-Type", "application/json")], json.dumps(out).encode()
+
+    def invoke(self, function: str, query: dict, body: bytes):
+        """The Invoke shim: the server has no Lambda Invoke. Invoking a durable function starts a durable execution
+        (named by `X-Amz-Durable-Execution-Name`, on the version the qualifier names or an alias of the alias
+        shim resolves to) and answers as Lambda does: 202 for an asynchronous invocation (`X-Amz-Invocation-Type:
+        Event`), with the execution's ARN in `X-Amz-Durable-Execution-Arn`. A synchronous one is refused: it
+        would wait for the whole execution."""
+        name, _, qualifier = re.sub(r"^(arn:[^:]+:lambda:[^:]+:)?(\d{12}:)?(function:)?", "", function).partition(":")
+        qualifier = (query.get("Qualifier") or [qualifier or "$LATEST"])[0]
+        if self.headers.get("X-Amz-Invocation-Type") != "Event":
+            return aws_error("InvalidParameterValueException",
+                             "the stand-in invokes durable functions asynchronously only (InvocationType Event)", 400)
+        if not re.fullmatch(r"\$LATEST|[0-9]+", qualifier):
+            with self.server.lock:
+                alias = self.server.aliases.get((name, qualifier))
+            if alias is None:
+                return aws_error("ResourceNotFoundException", f"Function not found: {name}:{qualifier}", 404)
+            qualifier = alias["FunctionVersion"]
+        start = {"FunctionName": name, "FunctionQualifier": qualifier, "Input": body.decode() or "{}"}
+        if self.headers.get("X-Amz-Durable-Execution-Name"):
+            start["ExecutionName"] = self.headers["X-Amz-Durable-Execution-Name"]
+        status, headers, data = self.start(json.dumps(start).encode())
+        if status != 201:
+            return status, headers, data
+        arn = json.loads(data)["DurableExecutionArn"]
+        return 202, [("X-Amz-Durable-Execution-Arn", arn), ("X-Amz-Executed-Version", qualifier),
+                     ("Content-Type", "application/json")], b""
 
     def stop(self, arn: str, server_id: str | None, body: bytes):
         entry = {"time": time.time(), "arn": arn, "server_id": server_id, "raw_path": self.path,

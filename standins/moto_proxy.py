@@ -2,7 +2,8 @@
 to moto unchanged, except where a shim (see `shims/`) stands in for what moto gets wrong or cannot show, and
 records each StopExecution as it arrived (moto accepts `error`/`cause` but does not store them).
 
-Endpoints of its own: `GET|DELETE /_recorded` (the stops), `POST|GET|DELETE /_finish` (the finished executions)."""
+Endpoints of its own: `GET|DELETE /_recorded` (the stops), `POST|GET|DELETE /_finish` (the finished executions).
+GetExecutionHistory is answered by the history shim, from the stops and ends the proxy knows."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,7 @@ import time
 from .common import parse_json
 from .proxy_base import Handler, ProxyServer
 from .shims.cbor import serve_cbor
+from .shims.history import SFN_HISTORY, execution_history
 from .shims.kms import kms_refusal
 from .shims.recording import Callers
 from .shims.stop_after_end import SFN_DESCRIBE, SFN_JSON, SFN_LIST, SFN_STOP, Overlay
@@ -43,6 +45,8 @@ class MotoProxyHandler(Handler):
             status, headers, data = 200, SFN_JSON, json.dumps({"stopDate": time.time()}).encode()
         elif target == SFN_LIST and (listed := server.overlay.list_executions(self, request)) is not None:
             status, headers, data = listed
+        elif target == SFN_HISTORY:
+            status, headers, data = execution_history(self, server.overlay, request)
         else:
             # Host is forwarded unchanged, so URLs moto builds (SQS QueueUrl) point at whichever endpoint the
             # client used.

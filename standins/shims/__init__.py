@@ -6,5 +6,7 @@ knows where the stand-in ends and moto begins.
 - `stop_after_end`: the overlay of executions a test finished (`/_finish`), and stops of executions that already
   ended left as they are;
 - `cbor`: CloudWatch's Smithy RPC v2 CBOR protocol (what the Rust SDK speaks) to moto's JSON protocol;
-- `recording`: the stop requests as they arrived (`/_recorded`), with who made them.
+- `recording`: the stop requests as they arrived (`/_recorded`), with who made them;
+- `history`: GetExecutionHistory from what the proxy knows (an `ExecutionAborted` event with the stop's error and
+  cause), where moto answers a made-up history.
 """

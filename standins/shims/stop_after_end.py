@@ -44,7 +44,9 @@ class Overlay:
         self.finished: dict[str, dict] = {}  # executionArn -> {status, stopDate, stateMachineArn, error?, cause?}
         # Executions a stop reached moto for (200): moto's executions never end on their own (a one-hour Wait),
         # so these, and the finished ones, are exactly the executions that are not RUNNING.
-        self.aborted: set[str] = set()
+        # Each with the stop that reached moto (time, error, cause), which moto does not keep: the history shim
+        # reads it back.
+        self.aborted: dict[str, dict] = {}
         self.lock = threading.Lock()
 
     def ended(self, execution: dict) -> dict:
@@ -75,8 +77,19 @@ class Overlay:
     def stopped(self, request) -> None:
         """A stop of this request's execution reached moto and succeeded."""
         if isinstance(request, dict):
+            stop = {"time": time.time(), "error": request.get("error"), "cause": request.get("cause")}
             with self.lock:
-                self.aborted.add(request.get("executionArn"))
+                self.aborted[request.get("executionArn")] = stop
+
+    def stop_of(self, arn: str) -> dict | None:
+        """The stop that ended this execution through the proxy ({time, error, cause}), if one did."""
+        with self.lock:
+            return self.aborted.get(arn)
+
+    def finished_of(self, arn: str) -> dict | None:
+        """How a test finished this execution in the overlay ({status, stopDate, ...}), if it did."""
+        with self.lock:
+            return self.finished.get(arn)
 
     def forget_stops(self) -> None:
         with self.lock:

@@ -11,7 +11,9 @@
 //!   reports how close its callers came to them;
 //! - [`latency_model`]: a latency model of Step Functions (not a stand-in): the three calls the gateway makes,
 //!   in memory, each answer held for a fixed, assumed latency, for the bulk benchmark;
-//! - [`api_front`]: an HTTP API (v2) front in front of that runtime, for the contract test.
+//! - [`api_front`]: an HTTP API (v2) front in front of that runtime, for the contract test;
+//! - [`fire_drill`]: the buses, queues and canaries of a fire drill at the stand-ins, and the forwarder shim that
+//!   stands in for the stop-request bus's rule targeting the gateway.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a panic with a message is the failure report
 
@@ -21,6 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub mod api_front;
 pub mod fault_proxy;
+pub mod fire_drill;
 pub mod gateway_process;
 pub mod latency_model;
 pub mod mocks;

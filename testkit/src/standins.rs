@@ -125,12 +125,12 @@ impl Standins {
     }
 
     /// A stand-in's endpoint from the state (`moto`, `moto_proxy`, `durable_adapter`).
-    fn endpoint(&self, standin: &str) -> String {
+    pub(crate) fn endpoint(&self, standin: &str) -> String {
         self.state[standin]["endpoint"].as_str().unwrap().to_owned()
     }
 
     /// Runs one SDK exchange with the stand-ins to its end, bounded by [`WAIT`].
-    fn block_on<T>(&self, what: &str, exchange: impl Future<Output = T>) -> T {
+    pub(crate) fn block_on<T>(&self, what: &str, exchange: impl Future<Output = T>) -> T {
         // The timer is made inside the runtime: it needs the runtime's clock.
         self.runtime
             .block_on(async { tokio::time::timeout(WAIT, exchange).await })
@@ -139,7 +139,7 @@ impl Standins {
 
     /// The SDK settings for `account` (`None`: the default one). Another account's come from moto's STS, as the
     /// Python helper gets them: moto keeps resources per account and picks the account by access key.
-    fn sdk(&self, account: Option<&str>) -> SdkConfig {
+    pub(crate) fn sdk(&self, account: Option<&str>) -> SdkConfig {
         let account = account.map_or_else(|| self.account(), str::to_owned);
         if let Some(known) = self.accounts.lock().unwrap().get(&account) {
             return known.clone();
@@ -180,7 +180,7 @@ fn home_config(state: &Value) -> SdkConfig {
 
 /// The value of an exchange with the stand-ins, or a panic naming it with the whole error chain (the test's
 /// failure report).
-fn must<T, E: std::error::Error>(what: &str, result: Result<T, E>) -> T {
+pub(crate) fn must<T, E: std::error::Error>(what: &str, result: Result<T, E>) -> T {
     result.unwrap_or_else(|e| panic!("{what} at the stand-ins: {}", DisplayErrorContext(&e)))
 }
 
@@ -199,6 +199,12 @@ pub struct AuditBus {
 
 /// Step Functions (moto, behind the moto proxy).
 impl Standins {
+    /// The default account's SDK settings with a connection pool of their own (for a caller that drives its
+    /// clients on a runtime of its own); endpoints are the caller's to set, per service.
+    pub fn sdk_config(&self) -> SdkConfig {
+        self.sdk(None).to_builder().http_client(stop_gateway::aws::sdk::https_client(None)).build()
+    }
+
     /// A Step Functions client pointed straight at the stand-in, to read the truth back.
     pub fn sfn_client(&self) -> aws_sdk_sfn::Client {
         // Its own connection pool: a caller drives it on a runtime of its own, and a pooled connection must not

@@ -6,6 +6,7 @@
 mod accounts;
 mod capacity;
 mod contract;
+mod drill;
 mod e2e;
 mod failclosed;
 mod faults;
