@@ -87,28 +87,6 @@ impl Standins {
         Standins { accounts, runtime, child, _stdin: stdin, state_file, state }
     }
 
-    /// Runs a command of the stand-ins' command line for people and returns its JSON output. The helpers below
-    /// do not use it: each call costs a Python process, so it is for a one-off that has no helper yet.
-    pub fn cli(&self, args: &[&str]) -> Value {
-        let output = Command::new("timeout")
-            .arg(WAIT.as_secs().to_string())
-            .arg(python())
-            .args(["-m", "standins", args[0], "--state"])
-            .arg(&self.state_file)
-            .args(&args[1..])
-            .current_dir(repo())
-            .output()
-            .expect("run python -m standins");
-        assert!(
-            output.status.success(),
-            "python -m standins {} failed ({}): {}",
-            args.join(" "),
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).unwrap()
-    }
-
     /// Environment for SDK clients pointed at the stand-ins.
     pub fn env(&self) -> Vec<(String, String)> {
         self.state["env"]
