@@ -1,5 +1,5 @@
-//! A fault-injecting proxy in front of a stand-in: throttling, server errors, slow answers and connection resets
-//! for the requests its rules match, everything else forwarded untouched, and a count of both.
+//! A fault-injecting proxy in front of a stand-in: throttling, server errors, slow answers, connection resets and
+//! canned answers for the requests its rules match, everything else forwarded untouched, and a count of both.
 
 use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -20,6 +20,9 @@ pub enum Fault {
     Reset,
     /// Forwards, then resets the connection instead of answering: the call happened, the caller cannot know.
     ResetAfterForward,
+    /// Answers 200 with this JSON body without forwarding: a shim for an answer the stand-in never gives (a list
+    /// that leaves something out), named as such where a test uses it.
+    Reply(&'static str),
 }
 
 impl Fault {
@@ -154,6 +157,11 @@ fn proxy_connection(stream: TcpStream, upstream: &str, state: &Mutex<FaultState>
                 )
                 .into_bytes()
             }
+            Some(Fault::Reply(body)) => format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes(),
             Some(Fault::Slow(hold)) => {
                 let response = forward(upstream, &request);
                 thread::sleep(hold);

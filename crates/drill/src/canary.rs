@@ -1,10 +1,11 @@
 //! The canaries: a Standard state machine that only waits, and (when enabled) a durable function that only
 //! waits, both created by the stack for the drill alone. Here: starting one execution of a canary, reading
 //! whether it is still running, stopped or ended otherwise, and reading what its stop left behind (the
-//! `ExecutionAborted` event's cause; durable: the `Error`'s `ErrorData`). The drill only ever names executions it
+//! `ExecutionAborted` event's cause; durable: the `Error`'s `ErrorData`), and, for the durable canary, whether
+//! the function's unqualified list of running executions shows one. The drill only ever names executions it
 //! started itself.
 
-use aws_sdk_lambda::types::InvocationType;
+use aws_sdk_lambda::types::{ExecutionStatus, InvocationType};
 use aws_sdk_sfn::types::{HistoryEventType, IncludedData};
 
 use crate::aws::{Aws, error_text};
@@ -89,6 +90,36 @@ impl Canary {
         }
     }
 
+    /// The durable canary's function without its qualifier (`…:function:NAME`), as the gateway names a whole
+    /// function; `None` for the state machine, which has no versions to list across.
+    pub fn unqualified_function(&self) -> Option<&str> {
+        match self {
+            Canary::StateMachine { .. } => None,
+            Canary::Durable { function } => function.rsplit_once(':').map(|(unqualified, _)| unqualified),
+        }
+    }
+
+    /// Whether the durable canary's running executions, listed without a qualifier (every page), include `arn`:
+    /// the list the gateway's stop of a whole function reads. `Ok(false)` for the state machine.
+    pub async fn lists_running(&self, aws: &Aws, arn: &str) -> Result<bool, String> {
+        let Some(function) = self.unqualified_function() else {
+            return Ok(false);
+        };
+        let mut marker: Option<String> = None;
+        loop {
+            let list = aws.lambda.list_durable_executions_by_function().function_name(function);
+            let list = list.statuses(ExecutionStatus::Running).set_marker(marker.take());
+            let page = list.send().await.map_err(|e| error_text("ListDurableExecutionsByFunction", &e))?;
+            if page.durable_executions().iter().any(|e| e.durable_execution_arn() == arn) {
+                return Ok(true);
+            }
+            match page.next_marker() {
+                Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
+                _ => return Ok(false),
+            }
+        }
+    }
+
     /// Where the execution `arn` is now.
     pub async fn status(&self, aws: &Aws, arn: &str) -> Result<Status, String> {
         let status = match self {
@@ -150,5 +181,7 @@ mod tests {
         }
         let unqualified = "arn:aws:lambda:us-east-1:123456789012:function:prod-fire-drill-canary";
         assert!(Canary::durable(unqualified).unwrap_err().contains("invoked by version or alias"));
+        assert_eq!(Canary::durable(function).unwrap().unqualified_function(), Some(unqualified));
+        assert_eq!(Canary::state_machine(machine).unwrap().unqualified_function(), None);
     }
 }

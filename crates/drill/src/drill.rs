@@ -1,4 +1,5 @@
-//! One drill, from start to verdict: start a canary execution, ask the gateway to stop it through the door, then
+//! One drill, from start to verdict: start a canary execution (durable: and see it on the function's unqualified
+//! list, or `listed` fails), ask the gateway to stop it through the door, then
 //! watch until the deadline: the execution's status, and the audit records about it on the queue. A refusal in a
 //! record fails `request` at once; no stop by the deadline fails `stopped`; then exactly one record, saying
 //! `stopped`, or `audit` fails; then the stop's cause must name that record, or `cause` fails.
@@ -24,6 +25,11 @@ const SETTLE: Duration = Duration::from_secs(2);
 const AUDIT_GRACE: Duration = Duration::from_secs(10);
 /// Pause between looks (besides the queue's own second of long polling).
 const POLL: Duration = Duration::from_millis(250);
+/// How long the unqualified list gets to show a just-started durable execution: the list is eventually
+/// consistent, so a miss is retried this long (never past the drill's deadline) before `listed` fails.
+const LIST_BOUND: Duration = Duration::from_secs(10);
+/// Pause between two looks at the unqualified list.
+const LIST_PAUSE: Duration = Duration::from_secs(1);
 
 /// Runs one drill of every configured canary, side by side (they share the audit queue), in the configured
 /// order.
@@ -50,6 +56,7 @@ async fn drive(aws: &Aws, config: &DrillConfig, canary: &Canary, report: &mut Re
     let name = format!("fire-drill-{}", report.drill_id);
     let arn = canary.start(aws, &name).await.map_err(|why| Failure::at(Step::Start, why))?;
     report.execution_arn = Some(arn.clone());
+    listed(aws, canary, &arn, LIST_BOUND.min(config.deadline)).await?;
     request_stop(aws, &config.door, &arn, &report.drill_id).await.map_err(|why| Failure::at(Step::Request, why))?;
     let seen = watch(aws, config, canary, &arn).await;
     report.audit_id = seen.records.first().map(|r| r.audit_id.clone());
@@ -57,6 +64,58 @@ async fn drive(aws: &Aws, config: &DrillConfig, canary: &Canary, report: &mut Re
     let record = the_one_record(&records)?;
     let evidence = canary.stop_evidence(aws, &arn).await.map_err(|why| Failure::at(Step::Cause, why))?;
     names_the_record(canary, evidence.as_deref(), &record.audit_id)
+}
+
+/// The `listed` step (durable canaries; a state machine passes it without a call): lists the function's running
+/// executions without a qualifier until `arn` shows, for at most `bound`, each look bounded by what is left.
+async fn listed(aws: &Aws, canary: &Canary, arn: &str, bound: Duration) -> Verdict {
+    let Some(function) = canary.unqualified_function() else {
+        return Ok(());
+    };
+    let until = Instant::now() + bound;
+    let seen = loop {
+        let left = until.saturating_duration_since(Instant::now());
+        let seen = match tokio::time::timeout(left, canary.lists_running(aws, arn)).await {
+            Ok(seen) => seen,
+            Err(_) => Err(format!("ListDurableExecutionsByFunction: no answer within {}s", bound.as_secs())),
+        };
+        if seen == Ok(true) || Instant::now() + LIST_PAUSE >= until {
+            break seen;
+        }
+        tokio::time::sleep(LIST_PAUSE).await;
+    };
+    if seen == Ok(false) {
+        // A list of RUNNING executions rightly leaves out one that already ended: no fault of the list.
+        let ended = match canary.status(aws, arn).await {
+            Ok(Status::Stopped) => Some("STOPPED".to_owned()),
+            Ok(Status::Ended(status)) => Some(status),
+            Ok(Status::Running) | Err(_) => None,
+        };
+        if let Some(status) = ended {
+            let why = format!("the canary execution ended {status} before the drill asked for it to be stopped");
+            return Err(Failure::at(Step::Stopped, why));
+        }
+    }
+    on_the_list(function, arn, seen, bound)
+}
+
+/// The `listed` verdict on what the unqualified list of `function` last said about the running execution `arn`
+/// after `waited`: on it, not on it, or no answer. Each failure says what it means for the gateway.
+pub fn on_the_list(function: &str, arn: &str, seen: Result<bool, String>, waited: Duration) -> Verdict {
+    let why = match seen {
+        Ok(true) => return Ok(()),
+        Ok(false) => format!(
+            "ListDurableExecutionsByFunction of {function} without a qualifier did not show the running execution \
+             {arn} within {}s: the unqualified list does not cover every version, so the gateway's stops of the \
+             whole function (its unqualified ARN) would miss executions running on published versions",
+            waited.as_secs()
+        ),
+        Err(why) => format!(
+            "could not list {function}'s running durable executions without a qualifier, which the gateway's stops \
+             of the whole function rely on: {why}"
+        ),
+    };
+    Err(Failure::at(Step::Listed, why))
 }
 
 /// What the watch saw: the records about the execution, and whether the stop and request steps held.
@@ -144,6 +203,31 @@ mod tests {
         assert!(none.why.contains("ExecutionAborted cause does not name audit id a-1: there is none"), "{}", none.why);
         let other = names_the_record(&durable, Some(r#"{"auditId":"a-2"}"#), "a-1").unwrap_err();
         assert!(other.why.contains("ErrorData does not name audit id a-1"), "{}", other.why);
+    }
+
+    #[test]
+    fn listed_passes_only_when_the_unqualified_list_shows_the_execution() {
+        let function = "arn:aws:lambda:us-east-1:123456789012:function:c";
+        let arn = "arn:aws:lambda:us-east-1:123456789012:function:c:1/durable-execution/fire-drill-d/e";
+        let ten = Duration::from_secs(10);
+        assert_eq!(on_the_list(function, arn, Ok(true), ten), Ok(()));
+        let missed = on_the_list(function, arn, Ok(false), ten).unwrap_err();
+        assert_eq!(missed.step, Step::Listed);
+        assert!(
+            missed.why.starts_with(&format!(
+                "ListDurableExecutionsByFunction of {function} without a qualifier did not show the running \
+                 execution {arn} within 10s"
+            )) && missed.why.ends_with(
+                "the gateway's stops of the whole function (its unqualified ARN) would miss executions running on \
+                 published versions"
+            ),
+            "{}",
+            missed.why
+        );
+        let refused = on_the_list(function, arn, Err("ListDurableExecutionsByFunction: AccessDenied".into()), ten);
+        let refused = refused.unwrap_err();
+        assert_eq!(refused.step, Step::Listed);
+        assert!(refused.why.ends_with("rely on: ListDurableExecutionsByFunction: AccessDenied"), "{}", refused.why);
     }
 
     #[test]

@@ -7,6 +7,10 @@ use std::fmt;
 pub enum Step {
     /// Starting the canary execution.
     Start,
+    /// Durable drills only: the canary function's durable executions listed without a qualifier (as the gateway
+    /// lists them to stop a whole function) include the one just started on a version. A state-machine drill
+    /// has nothing to list and passes it without a call, so its verdict, table row and metrics are as before.
+    Listed,
     /// Asking the gateway to stop it, and the gateway's decision (a refusal fails here).
     Request,
     /// The execution ended stopped (ABORTED; durable: STOPPED) within the deadline.
@@ -19,12 +23,13 @@ pub enum Step {
 
 impl Step {
     /// Every step, in order.
-    pub const ALL: [Step; 5] = [Step::Start, Step::Request, Step::Stopped, Step::Audit, Step::Cause];
+    pub const ALL: [Step; 6] = [Step::Start, Step::Listed, Step::Request, Step::Stopped, Step::Audit, Step::Cause];
 
     /// The step's name, as the metrics' `Step` dimension and the log line carry it.
     pub fn as_str(self) -> &'static str {
         match self {
             Step::Start => "start",
+            Step::Listed => "listed",
             Step::Request => "request",
             Step::Stopped => "stopped",
             Step::Audit => "audit",
@@ -73,7 +78,7 @@ mod tests {
     #[test]
     fn steps_are_named_in_the_order_they_run() {
         let names: Vec<&str> = Step::ALL.iter().map(|s| s.as_str()).collect();
-        assert_eq!(names, ["start", "request", "stopped", "audit", "cause"]);
+        assert_eq!(names, ["start", "listed", "request", "stopped", "audit", "cause"]);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! and SQS, AWS's durable-functions server. The drill asks through a real `Stop Requested` event on a stop-request
 //! bus (the forwarder shim stands in for the rule that invokes the gateway) and reads the gateway's records back
 //! through the audit bus's rule and queue. Every failure is caused for real: a policy without the drill's rule,
-//! no forwarder, StopExecution refused at a fault proxy, a gateway with no audit bus, a stop without a cause.
+//! no forwarder, StopExecution refused at a fault proxy, a gateway with no audit bus, a stop without a cause;
+//! but one: the durable server lists every version's executions when unqualified, as the model says, so the
+//! unqualified list that leaves the drill's execution out is a shim (a canned empty page at a fault proxy).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -75,10 +77,18 @@ fn config(stage: &DrillStage, durable: bool) -> DrillConfig {
 
 /// The drill's clients at the stand-ins: each service at the endpoint the stand-ins' environment names.
 fn aws() -> Aws {
+    aws_with_lambda(None)
+}
+
+/// As [`aws`], with Lambda at `lambda` when given (a fault proxy in front of the durable adapter).
+fn aws_with_lambda(lambda: Option<String>) -> Aws {
     let s = standins();
     let endpoints: HashMap<String, String> = s.env().into_iter().collect();
     let moto = s.state["moto"]["endpoint"].as_str().unwrap().to_owned();
     Aws::with_endpoints(&s.sdk_config(), |service| {
+        if service == "lambda" && lambda.is_some() {
+            return lambda.clone();
+        }
         let variable = format!("AWS_ENDPOINT_URL_{}", service.to_uppercase());
         Some(endpoints.get(&variable).cloned().unwrap_or_else(|| moto.clone()))
     })
@@ -86,8 +96,13 @@ fn aws() -> Aws {
 
 /// Runs one drill per configured canary, as the scheduled function does.
 fn drill(config: &DrillConfig) -> Vec<Report> {
+    drill_with(&aws(), config)
+}
+
+/// As [`drill`], with the drill's clients `aws`.
+fn drill_with(aws: &Aws, config: &DrillConfig) -> Vec<Report> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async { run_all(&aws(), config).await })
+    runtime.block_on(async { run_all(aws, config).await })
 }
 
 /// The metrics line a report writes, parsed.
@@ -141,6 +156,39 @@ fn testkit_bystander(stage: &DrillStage) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let start = sfn.start_execution().state_machine_arn(&stage.state_machine_arn).name("bystander");
     runtime.block_on(start.send()).unwrap().execution_arn().to_owned()
+}
+
+#[test]
+fn an_unqualified_list_without_the_durable_execution_fails_listed_before_any_request() {
+    let s = standins();
+    let stage = stage("drill-unlisted");
+    let canary = stage.state_machine_arn.rsplit(':').next().unwrap().to_owned();
+    let gw = gateway(&drill_policy(&s.account(), &canary), Some(&stage.audit_bus), &[]);
+    let forwarder = Forwarder::start(s, &stage.stop_queue_url, gw.clone());
+    // The shim: every ListDurableExecutionsByFunction answers an empty page, as a service whose unqualified list
+    // covered only some versions would for an execution on version 1. Invoke and GetDurableExecution pass.
+    let empty = Fault::Reply(r#"{"DurableExecutions":[]}"#);
+    let proxy = FaultProxy::start(
+        s.state["durable_adapter"]["endpoint"].as_str().unwrap(),
+        &[FaultRule::always("/durable-executions", empty)],
+    );
+    let reports = drill_with(&aws_with_lambda(Some(proxy.endpoint())), &config(&stage, true));
+    assert_eq!(reports[0].verdict, Ok(()), "a state machine has no versions: listed passes without a call");
+    assert_failed_at(
+        &reports[1],
+        Step::Listed,
+        "without a qualifier did not show the running execution arn:aws:lambda:",
+    );
+    assert!(
+        reports[1].verdict.as_ref().unwrap_err().why.ends_with("would miss executions running on published versions"),
+        "{:?}",
+        reports[1].verdict
+    );
+    assert!(proxy.faulted() >= 2, "the list was retried within its bound: {}", proxy.faulted());
+    let durable = reports[1].execution_arn.as_deref().unwrap();
+    assert!(durable.contains(":1/durable-execution/"), "started through the alias, on version 1: {durable}");
+    assert_eq!(s.durable_status(durable)["Status"], "RUNNING", "no stop was asked for it");
+    assert_eq!(forwarder.forwarded(), 1, "only the state machine's request reached the gateway");
 }
 
 #[test]
@@ -305,7 +353,7 @@ fn the_drills_metrics_lines_are_valid_emf_and_both_drill_alarms_watch_what_they_
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "scripts/check-metrics:\n{report}{}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        report.contains("6 valid EMF lines") && report.contains("2 alarms on them checked, 0 problems"),
+        report.contains("7 valid EMF lines") && report.contains("2 alarms on them checked, 0 problems"),
         "{report}"
     );
 }
