@@ -311,7 +311,7 @@ fn report(scenario: &Scenario, run: &Run) -> (f64, bool) {
     }
     let last = run.attempts.last().unwrap();
     let contained = last.sent + last.duration;
-    let gaps: f64 = run.attempts.windows(2).map(|w| w[1].sent - w[0].answered).sum();
+    let gaps = run.attempts.windows(2).map(|w| w[1].sent - w[0].answered).fold(0.0, |sum, gap| sum + gap);
     let waits = real_waits(scenario, run.attempts.len());
     println!(
         "\ncontained (first request -> last stop confirmed): {contained:.2} s, of which {gaps:.2} s between invocations (the harness resends at once)"
