@@ -10,6 +10,8 @@
 //!
 //! Each scenario runs one gateway process (one warm instance) against a fresh model and a fresh proxy (full
 //! buckets: the account was quiet) and invokes it until the fleet is contained or the door's attempts run out.
+//! The first three give the one instance at work the whole quota; the last runs at the template's defaults for
+//! the kill-switch function (80 % of each quota, shared by its 5 instances), where one alarm gets a fifth of it.
 //! A retry is sent as soon as the previous answer arrives: for an HTTP caller that is what a resend is; for an
 //! event, Lambda waits a minute before the first retry and two before the second, which the harness does not
 //! sleep through but adds to the figures it reports beside the measured ones. The harness checks that the
@@ -66,15 +68,21 @@ struct Scenario {
     /// What a real retry waits before invocation 2, 3, ... (Lambda's documented async retry delays); empty
     /// when the caller resends at once.
     retry_waits: &'static [u64],
+    /// The instance's share of each quota (`PACING_INSTANCES`, `PACING_SHARE_PERCENT`).
+    share: (&'static str, &'static str),
 }
 
-const SCENARIOS: [Scenario; 3] = [
+/// The whole quota to the one instance at work.
+const WHOLE_QUOTA: (&str, &str) = ("1", "100");
+
+const SCENARIOS: [Scenario; 4] = [
     Scenario {
         title: "alarm event, function timeout 120 s (the template's default)",
         door: Door::Alarm,
         timeout: Duration::from_secs(120),
         attempts: 3,
         retry_waits: &[60, 120],
+        share: WHOLE_QUOTA,
     },
     Scenario {
         title: "HTTP API request (the gateway answers within the door's 29 s), the caller resends `incomplete`",
@@ -82,6 +90,7 @@ const SCENARIOS: [Scenario; 3] = [
         timeout: Duration::from_secs(120),
         attempts: 6,
         retry_waits: &[],
+        share: WHOLE_QUOTA,
     },
     Scenario {
         title: "alarm event, function timeout 30 s: Lambda's retries carry the rest",
@@ -89,6 +98,15 @@ const SCENARIOS: [Scenario; 3] = [
         timeout: Duration::from_secs(30),
         attempts: 3,
         retry_waits: &[60, 120],
+        share: WHOLE_QUOTA,
+    },
+    Scenario {
+        title: "alarm event, 120 s, the template's kill-switch share: 80 % of each quota over 5 instances",
+        door: Door::Alarm,
+        timeout: Duration::from_secs(120),
+        attempts: 3,
+        retry_waits: &[60, 120],
+        share: ("5", "80"),
     },
 ];
 
@@ -169,7 +187,13 @@ fn run(s: &Standins, scenario: &Scenario) -> Run {
     model.seed_running(&machine_arn, FLEET);
     let proxy = QuotaProxy::start(&model.endpoint());
     let policy = fleet_policy(&account);
-    let env = [("POLICY", policy.as_str()), ("AWS_ENDPOINT_URL_SFN", &proxy.endpoint())];
+    let (instances, percent) = scenario.share;
+    let env = [
+        ("POLICY", policy.as_str()),
+        ("AWS_ENDPOINT_URL_SFN", &proxy.endpoint()),
+        ("PACING_INSTANCES", instances),
+        ("PACING_SHARE_PERCENT", percent),
+    ];
     let gateway = GatewayProcess::start(&gateway_binary(), s, &env);
     let payload = payload(scenario.door, &account, &machine_arn);
     proxy.reset(); // full buckets, as an account that has been quiet
@@ -355,7 +379,7 @@ fn main() {
         ASSUMED_LATENCY.as_millis()
     );
     println!(
-        "gateway binary: {}; the whole quota to one instance (PACING_SHARE_PERCENT 100, PACING_INSTANCES 1)",
+        "gateway binary: {}; the whole quota to one instance (PACING_INSTANCES 1, PACING_SHARE_PERCENT 100) unless a scenario says otherwise",
         binary.display()
     );
     println!(
