@@ -64,6 +64,11 @@ impl<'a> Confirming<'a> {
         self.found.len() < self.wanted.len() && self.pages_left > 0 && !self.passed_oldest
     }
 
+    /// Whether no wanted execution was found yet.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.found.is_empty()
+    }
+
     /// The wanted executions the list showed, with their end times.
     pub(crate) fn found(self) -> HashMap<TargetArn, DateTime<Utc>> {
         self.found

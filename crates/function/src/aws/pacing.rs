@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::errors::{MAX_THROTTLE_WAIT, abandoned};
+use super::errors::{MAX_THROTTLE_WAIT, abandoned, unsent};
 #[cfg(test)]
 use crate::config::PacingShare;
 use crate::config::RateLimit;
@@ -275,7 +275,11 @@ where
     let mut attempt = 0;
     let cutoff = deadline.checked_sub(ANSWER_RESERVE).unwrap_or(deadline);
     loop {
-        pacer.acquire(account, region, api).await;
+        // The wait for the quota counts against the deadline too: at a small share (one instance of many) the
+        // calls queued behind a bucket can outlast the invocation, which Lambda would then end unanswered.
+        if tokio::time::timeout_at(cutoff, pacer.acquire(account, region, api)).await.is_err() {
+            return Err(unsent(api.service_name(), api.name()));
+        }
         let Ok(result) = tokio::time::timeout_at(cutoff, call()).await else {
             return Err(abandoned(api.service_name(), api.name()));
         };
@@ -374,6 +378,25 @@ mod tests {
         // 19 from the burst (a twentieth held back), then 20 at 10 per second: two seconds of (virtual) time.
         let elapsed = start.elapsed().as_secs_f64();
         assert!((1.9..2.2).contains(&elapsed), "{elapsed}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_the_quota_has_no_room_for_before_the_deadline_is_not_sent_and_says_so() {
+        let pacer = stops(1.0, 0.1);
+        pacer.acquire("111122223333", "us-east-1", Api::StopExecution).await;
+        let start = tokio::time::Instant::now();
+        let deadline = start + Duration::from_secs(5);
+        let sent = std::sync::atomic::AtomicBool::new(false);
+        let result: Result<(), StopError> =
+            paced(&pacer, ("111122223333", "us-east-1"), Api::StopExecution, deadline, || async {
+                sent.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            })
+            .await;
+        let err = result.unwrap_err();
+        assert!(!sent.load(std::sync::atomic::Ordering::SeqCst), "never sent");
+        assert!(!err.may_have_acted() && err.is_retryable(), "{err:?}");
+        assert!(start.elapsed() < Duration::from_secs(5), "given up at the deadline, not after the 10 s wait");
     }
 
     #[tokio::test(start_paused = true)]

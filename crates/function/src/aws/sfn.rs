@@ -108,13 +108,19 @@ impl SfnAdapter {
         deadline: Instant,
     ) -> Result<HashMap<TargetArn, DateTime<Utc>>, StopError> {
         let mut confirming = Confirming::new(wanted, oldest);
-        self.list(reach, machine, aws_sdk_sfn::types::ExecutionStatus::Aborted, deadline, |page| {
-            let items =
-                page.iter().map(|e| (e.execution_arn(), timestamp(e.start_date()), e.stop_date().and_then(timestamp)));
-            confirming.page(items)
-        })
-        .await?;
-        Ok(confirming.found())
+        let read = self
+            .list(reach, machine, aws_sdk_sfn::types::ExecutionStatus::Aborted, deadline, |page| {
+                let items = page
+                    .iter()
+                    .map(|e| (e.execution_arn(), timestamp(e.start_date()), e.stop_date().and_then(timestamp)));
+                confirming.page(items)
+            })
+            .await;
+        // Pages read before a failure (the deadline, most likely) still confirm what they show.
+        match read {
+            Err(err) if confirming.is_empty() => Err(err),
+            _ => Ok(confirming.found()),
+        }
     }
 
     /// Lists `machine`'s executions in `status`, page by page, while `page` returns true.
