@@ -138,7 +138,7 @@ async fn expand<'a>(
 }
 
 /// Stops every execution, in passes: what a pass finds stale is listed again and stopped in the next, until
-/// each is settled or left for a retry (the second list returned).
+/// each is settled or left for a retry. Returns what was settled, and what was left.
 async fn stop_all<'a>(run: &BulkRun<'a>, mut executions: Vec<Found<'a>>) -> (Vec<Stopping<'a>>, Vec<TargetArn>) {
     let (mut settled, mut left) = (Vec::new(), Vec::new());
     while !executions.is_empty() {
