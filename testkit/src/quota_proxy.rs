@@ -3,7 +3,9 @@
 //! the stand-in, and the proxy reports per API how close its callers came to the quota.
 //!
 //! The stand-in (moto) has no quotas, so a caller that outruns AWS's would pass every local test and be
-//! throttled in AWS; this proxy makes that visible, and its report shows the headroom a caller kept.
+//! throttled in AWS; this proxy makes that visible, and its report shows the headroom a caller kept. It also
+//! keeps when each forwarded call arrived and was answered, so a benchmark can say where a run's time went
+//! (listing, stopping, confirming) from what crossed the wire rather than from the caller's own account.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -54,6 +56,17 @@ pub struct QuotaStat {
     pub min_tokens_left: f64,
     /// The most requests admitted in any sliding one-second window.
     pub peak_per_second_window: usize,
+}
+
+/// One call the proxy forwarded: its operation, when it arrived and when its answer was written back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallSpan {
+    /// The operation, as named after the `AWSStepFunctions.` prefix of `X-Amz-Target`.
+    pub op: String,
+    /// When the proxy read the request.
+    pub arrived: Instant,
+    /// When the proxy had the upstream's answer to send back.
+    pub answered: Instant,
 }
 
 /// Renders stats as a Markdown table, one row per API.
@@ -150,7 +163,11 @@ pub struct QuotaProxy {
     port: u16,
     quotas: Vec<Quota>,
     buckets: Buckets,
+    calls: Calls,
 }
+
+/// The forwarded calls, in the order their answers came back.
+type Calls = Arc<Mutex<Vec<CallSpan>>>;
 
 impl QuotaProxy {
     /// Listens on a free loopback port in front of `upstream` (`http://127.0.0.1:PORT`), with AWS's default
@@ -166,16 +183,17 @@ impl QuotaProxy {
         let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_owned();
         let now = Instant::now();
         let buckets: Buckets = Arc::new(Mutex::new(quotas.iter().map(|q| Bucket::full(*q, now)).collect()));
-        let shared = buckets.clone();
+        let calls: Calls = Arc::default();
+        let (shared, log) = (buckets.clone(), calls.clone());
         let ids = Arc::new(AtomicU64::new(0));
         thread::spawn(move || {
             // One thread per connection: the gateway keeps its (tens of) keep-alive connections open.
             for stream in listener.incoming().flatten() {
-                let (upstream, buckets, ids) = (upstream.clone(), shared.clone(), ids.clone());
-                thread::spawn(move || serve(stream, &upstream, &buckets, &ids));
+                let (upstream, buckets, log, ids) = (upstream.clone(), shared.clone(), log.clone(), ids.clone());
+                thread::spawn(move || serve(stream, &upstream, (&buckets, &log), &ids));
             }
         });
-        QuotaProxy { port, quotas: quotas.to_vec(), buckets }
+        QuotaProxy { port, quotas: quotas.to_vec(), buckets, calls }
     }
 
     /// The proxy's endpoint URL (for `AWS_ENDPOINT_URL_SFN`).
@@ -183,10 +201,17 @@ impl QuotaProxy {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Refills every bucket and clears the stats, as if the proxy had just started.
+    /// Refills every bucket and clears the stats and the calls, as if the proxy had just started.
     pub fn reset(&self) {
         let now = Instant::now();
         *self.buckets.lock().unwrap() = self.quotas.iter().map(|q| Bucket::full(*q, now)).collect();
+        self.calls.lock().unwrap().clear();
+    }
+
+    /// Every call forwarded since the start or the last reset (throttled ones never were), in the order their
+    /// answers came back.
+    pub fn calls(&self) -> Vec<CallSpan> {
+        self.calls.lock().unwrap().clone()
     }
 
     /// Per metered API, what its callers did since the start or the last reset.
@@ -225,12 +250,21 @@ fn throttled(id: u64) -> Vec<u8> {
     .into_bytes()
 }
 
-fn serve(stream: TcpStream, upstream: &str, buckets: &Mutex<Vec<Bucket>>, ids: &AtomicU64) {
+fn serve(
+    stream: TcpStream,
+    upstream: &str,
+    (buckets, calls): (&Mutex<Vec<Bucket>>, &Mutex<Vec<CallSpan>>),
+    ids: &AtomicU64,
+) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream;
     while let Some(request) = read_request(&mut reader) {
+        let arrived = Instant::now();
         let response = if admit(buckets, &request) {
-            forward(upstream, &request)
+            let response = forward(upstream, &request);
+            let op = operation(&request).unwrap_or_default().to_owned();
+            calls.lock().unwrap().push(CallSpan { op, arrived, answered: Instant::now() });
+            response
         } else {
             throttled(ids.fetch_add(1, Ordering::Relaxed))
         };
@@ -317,6 +351,10 @@ mod tests {
         assert_eq!(seen.load(Ordering::SeqCst), 5, "the throttled request was not forwarded");
         let [stat] = proxy.report().try_into().unwrap();
         assert_eq!((stat.admitted, stat.throttled, stat.peak_per_second_window), (5, 1, 5));
+        let calls = proxy.calls();
+        assert_eq!(calls.len(), 5, "only forwarded calls are kept: {calls:?}");
+        assert!(calls.iter().all(|c| c.op == STOP && c.arrived <= c.answered));
+        assert!(calls.windows(2).all(|w| w[0].answered <= w[1].arrived), "one connection, one call at a time");
         assert!(stat.min_tokens_left < 0.5, "the burst was spent: {}", stat.min_tokens_left);
     }
 
@@ -333,6 +371,7 @@ mod tests {
         let [stat] = proxy.report().try_into().unwrap();
         assert_eq!((stat.admitted, stat.throttled), (3, 2));
         proxy.reset();
+        assert!(proxy.calls().is_empty(), "reset forgets the calls");
         assert_eq!(statuses(&mut client, 2), ["200", "200"], "reset refills the bucket");
         let [stat] = proxy.report().try_into().unwrap();
         assert_eq!((stat.admitted, stat.throttled), (2, 0), "and clears the stats");

@@ -111,8 +111,9 @@ impl DurableAdapter {
         let mut executions = Vec::new();
         for version in versions {
             self.list_version(reach, function, version, STOPPABLE, deadline, |page| {
+                // No order is documented for this list, so no start is kept for the confirming list to read to.
                 let arns =
-                    page.iter().map(|e| (e.durable_execution_arn(), ExecutionStatus::parse(e.status().as_str())));
+                    page.iter().map(|e| (e.durable_execution_arn(), ExecutionStatus::parse(e.status().as_str()), None));
                 collect_listed(Api::ListDurableExecutionsByFunction, arns, &mut executions);
                 true
             })
@@ -131,9 +132,9 @@ impl DurableAdapter {
         wanted: &HashSet<TargetArn>,
         deadline: Instant,
     ) -> Result<HashMap<TargetArn, DateTime<Utc>>, StopError> {
-        let mut confirming = Confirming::new(wanted);
+        let mut confirming = Confirming::new(wanted, None);
         self.list_version(reach, function, None, &["STOPPED"], deadline, |page| {
-            let items = page.iter().map(|e| (e.durable_execution_arn(), e.end_timestamp().and_then(timestamp)));
+            let items = page.iter().map(|e| (e.durable_execution_arn(), None, e.end_timestamp().and_then(timestamp)));
             confirming.page(items)
         })
         .await?;

@@ -127,6 +127,12 @@ pub(crate) fn abandoned(service: &'static str, api: &str) -> StopError {
     StopError::Upstream { service, fault: LOST, source: source.into() }
 }
 
+/// A call the quota had no room for before the invocation's deadline: it never left, and a retry may send it.
+pub(crate) fn unsent(service: &'static str, api: &str) -> StopError {
+    let source = format!("{api} not sent: the quota had no room for it before the invocation's deadline");
+    StopError::Upstream { service, fault: Fault { transient: true, sent: Sent::NotSent }, source: source.into() }
+}
+
 /// A stop the service accepted while a describe still finds the execution running: a retry settles it.
 pub(crate) fn still_running(service: &'static str, status: &str) -> StopError {
     let source = format!("stop accepted but the execution is still {status}");

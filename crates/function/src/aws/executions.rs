@@ -69,16 +69,17 @@ impl Executions {
         }
     }
 
-    /// Of `wanted`, those a list of `listed`'s stopped executions shows (ABORTED or STOPPED), with their end times.
+    /// Of `wanted` (the oldest of which started at `oldest`, when known), those a list of `listed`'s stopped
+    /// executions shows (ABORTED or STOPPED), with their end times.
     pub async fn list_stopped(
         &self,
         reach: &Reach,
         listed: &TargetArn,
-        wanted: &HashSet<TargetArn>,
+        (wanted, oldest): (&HashSet<TargetArn>, Option<DateTime<Utc>>),
         deadline: Instant,
     ) -> Result<HashMap<TargetArn, DateTime<Utc>>, StopError> {
         match listed.service() {
-            Service::StepFunctions => self.sfn.list_aborted(reach, listed, wanted, deadline).await,
+            Service::StepFunctions => self.sfn.list_aborted(reach, listed, (wanted, oldest), deadline).await,
             Service::Lambda => self.durable.list_stopped(reach, listed, wanted, deadline).await,
         }
     }

@@ -88,7 +88,7 @@ impl SfnAdapter {
     ) -> Result<Vec<Listed>, StopError> {
         let mut executions = Vec::new();
         self.list(reach, machine, aws_sdk_sfn::types::ExecutionStatus::Running, deadline, |page| {
-            let listed = page.iter().map(|e| (e.execution_arn(), status(e.status())));
+            let listed = page.iter().map(|e| (e.execution_arn(), status(e.status()), timestamp(e.start_date())));
             collect_listed(Api::ListExecutions, listed, &mut executions);
             true
         })
@@ -96,22 +96,31 @@ impl SfnAdapter {
         Ok(executions)
     }
 
-    /// Of `wanted` (executions of `machine` this request just stopped), those Step Functions lists as ABORTED,
-    /// with their stop dates. A state machine may have a long history of aborted executions, so the list reads
-    /// at most a page more than `wanted` could fill; whatever it does not find is left to a describe.
+    /// Of `wanted` (executions of `machine` this request just stopped, the oldest of which started at
+    /// `oldest`, when known), those Step Functions lists as ABORTED, with their stop dates. The list is ordered
+    /// by start, newest first ("Results are sorted by time, with the most recent execution first"), so it is
+    /// read down to the oldest wanted start and no further; whatever it does not find is left to a describe.
     pub async fn list_aborted(
         &self,
         reach: &Reach,
         machine: &TargetArn,
-        wanted: &HashSet<TargetArn>,
+        (wanted, oldest): (&HashSet<TargetArn>, Option<DateTime<Utc>>),
         deadline: Instant,
     ) -> Result<HashMap<TargetArn, DateTime<Utc>>, StopError> {
-        let mut confirming = Confirming::new(wanted);
-        self.list(reach, machine, aws_sdk_sfn::types::ExecutionStatus::Aborted, deadline, |page| {
-            confirming.page(page.iter().map(|e| (e.execution_arn(), e.stop_date().and_then(timestamp))))
-        })
-        .await?;
-        Ok(confirming.found())
+        let mut confirming = Confirming::new(wanted, oldest);
+        let read = self
+            .list(reach, machine, aws_sdk_sfn::types::ExecutionStatus::Aborted, deadline, |page| {
+                let items = page
+                    .iter()
+                    .map(|e| (e.execution_arn(), timestamp(e.start_date()), e.stop_date().and_then(timestamp)));
+                confirming.page(items)
+            })
+            .await;
+        // Pages read before a failure (the deadline, most likely) still confirm what they show.
+        match read {
+            Err(err) if confirming.is_empty() => Err(err),
+            _ => Ok(confirming.found()),
+        }
     }
 
     /// Lists `machine`'s executions in `status`, page by page, while `page` returns true.

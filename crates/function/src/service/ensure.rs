@@ -49,6 +49,8 @@ pub(super) struct Sent<'a> {
     pub target: TargetArn,
     /// Its status when listed.
     pub status: ExecutionStatus,
+    /// When it started, if the list said (how far down the confirming list reads).
+    pub started: Option<DateTime<Utc>>,
     /// The state machine or function whose list reported it running.
     pub listed: &'a TargetArn,
     /// Why it went without error and cause, if it had to.
@@ -111,14 +113,14 @@ impl Calls<'_> {
     pub async fn stop_listed<'l>(
         &self,
         target: TargetArn,
-        status: ExecutionStatus,
+        (status, started): (ExecutionStatus, Option<DateTime<Utc>>),
         listed: &'l TargetArn,
         text: &StopText<'_>,
         kms_fallback: bool,
     ) -> Stopping<'l> {
         let mut kms = Kms { allowed: kms_fallback, used: None };
         let result = match self.send(&target, text, &mut kms).await {
-            Ok(_) => return Stopping::Sent(Sent { target, status, listed, kms_fallback: kms.used }),
+            Ok(_) => return Stopping::Sent(Sent { target, status, started, listed, kms_fallback: kms.used }),
             Err(err) if err.may_have_acted() => match self.describe(&target).await {
                 Ok(now) if !now.status.is_stoppable() => Ok(finished_after_stop(status, now, kms.used)),
                 Ok(_) => self.ensure_stopped(&target, text, kms.allowed, false).await,

@@ -1,5 +1,6 @@
 //! Adapters: every documented error of DescribeExecution, StopExecution, GetDurableExecution and
-//! StopDurableExecution, plus unmodelled HTTP failures and a real connection failure, mapped to an outcome.
+//! StopDurableExecution, plus unmodelled HTTP failures and a real connection failure, mapped to an outcome; and a
+//! confirming list cut short.
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a clear failure
 
@@ -573,4 +574,44 @@ async fn error_bodies_as_aws_sends_them_map_to_the_same_outcomes() {
             durable_adapter(lambda_client(&[&rule])).describe(&own_reach(), &target, far_deadline()).await.unwrap_err();
         assert_eq!(outcome(&err), c.expect, "{}", c.name);
     }
+}
+
+/// A confirming list whose second page fails (a 500, as when the deadline or an outage cuts it short): what
+/// the first page showed is still confirmed, and the rest is left to a describe; a list that fails before it
+/// showed anything is an error.
+#[tokio::test]
+async fn a_confirming_list_cut_short_keeps_what_its_pages_showed() {
+    use aws_sdk_sfn::operation::list_executions::ListExecutionsOutput;
+    use aws_sdk_sfn::types::{ExecutionListItem, ExecutionStatus};
+    const MACHINE: &str = "arn:aws:states:us-east-1:111122223333:stateMachine:orders-api";
+    fn arn(name: &str) -> String {
+        format!("arn:aws:states:us-east-1:111122223333:execution:orders-api:{name}")
+    }
+    let item = |name: &str| {
+        ExecutionListItem::builder()
+            .execution_arn(arn(name))
+            .state_machine_arn(MACHINE)
+            .name(name)
+            .status(ExecutionStatus::Aborted)
+            .start_date(DateTime::from_secs(1_795_230_000))
+            .stop_date(DateTime::from_secs(1_795_230_765))
+            .build()
+            .unwrap()
+    };
+    let first = mock!(aws_sdk_sfn::Client::list_executions).match_requests(|r| r.next_token().is_none()).then_output(
+        move || ListExecutionsOutput::builder().executions(item("run-1")).next_token("page-2").build().unwrap(),
+    );
+    let failing = mock!(aws_sdk_sfn::Client::list_executions)
+        .then_http_response(|| Response::new(StatusCode::try_from(500).unwrap(), SdkBody::from("")));
+    let machine = TargetArn::parse(MACHINE).unwrap();
+    let wanted: std::collections::HashSet<TargetArn> =
+        ["run-1", "run-2"].iter().map(|n| TargetArn::parse(&arn(n)).unwrap()).collect();
+    let oldest = chrono::DateTime::from_timestamp(1_795_229_000, 0);
+    let adapter = sfn_adapter(sfn_client(&[&first, &failing]));
+    let found = adapter.list_aborted(&own_reach(), &machine, (&wanted, oldest), far_deadline()).await.unwrap();
+    assert_eq!(found.keys().map(ToString::to_string).collect::<Vec<_>>(), [arn("run-1")]);
+    assert_eq!((first.num_calls(), failing.num_calls()), (1, 1));
+    let adapter = sfn_adapter(sfn_client(&[&failing]));
+    let nothing = adapter.list_aborted(&own_reach(), &machine, (&wanted, oldest), far_deadline()).await;
+    assert!(nothing.is_err(), "a list that showed nothing is an error");
 }

@@ -374,3 +374,54 @@ async fn a_bulk_stop_skips_the_describe_and_a_list_confirms_what_each_stop_did()
     assert_eq!(describe.num_calls(), 2, "only run-1 (not in the ABORTED list) and run-2 (lost answer) are described");
     assert_eq!(audit.iter().filter(|r| r.record_type == "execution").count(), 2, "one record per stopped execution");
 }
+
+/// A gateway whose StopExecution quota admits one call, then one every 11 s, and whose bulk stops handle one
+/// execution at a time: of orders-batch's three executions, the third comes up past a list's freshness (10 s).
+fn held_back_by_the_quota(sfn: aws_sdk_sfn::Client) -> Armed {
+    use stop_gateway::aws::pacing::Pacer;
+    use stop_gateway::config::{BulkSettings, RateLimit};
+    let limit = RateLimit { api: "StopExecution".into(), burst: 1.0, per_second: 1.0 / 11.0 };
+    let pacer = Arc::new(Pacer::new(&[limit], 1.0).unwrap());
+    let sfn = ServiceClients::new(&offline_sdk(), "us-east-1", pacer.clone(), move |_, _| Clients::same(sfn.clone()));
+    let lambda = ServiceClients::new(&offline_sdk(), "us-east-1", pacer, |_, _| Clients::same(lambda_client(&[])));
+    let flow = StopFlow::new(
+        Executions::new(SfnAdapter::new(sfn), DurableAdapter::new(lambda)),
+        testkit::mocks::alarm_watch(testkit::mocks::alarms_in_alarm(&[]).0),
+        stop_gateway::aws::reach::Accounts::new(offline_sdk()),
+        BulkSettings { concurrency: 1, ..BulkSettings::default() },
+    );
+    Armed { flow, policy: example_policy() }
+}
+
+#[tokio::test(start_paused = true)]
+async fn executions_the_quota_held_back_past_a_lists_freshness_are_listed_again_not_described_one_by_one() {
+    // The list keeps showing every execution running (a list may lag behind the stops): only the one that went
+    // stale is stopped on the second list's word, and none is stopped twice.
+    let stopped = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (seen, confirmed) = (stopped.clone(), stopped.clone());
+    let confirm = testkit::mocks::aborted_list_rule(move || confirmed.lock().unwrap().clone());
+    let list = mock!(aws_sdk_sfn::Client::list_executions)
+        .then_compute_output(|r| testkit::mocks::running_list(r.state_machine_arn().unwrap()));
+    let describe = mock!(aws_sdk_sfn::Client::describe_execution)
+        .then_compute_output(|r| sfn_status(r.execution_arn().unwrap(), ExecutionStatus::Running));
+    let stop = mock!(aws_sdk_sfn::Client::stop_execution)
+        .match_requests(move |r| {
+            seen.lock().unwrap().push(r.execution_arn().unwrap().to_owned());
+            true
+        })
+        .then_output(|| StopExecutionOutput::builder().stop_date(DateTime::from_secs(1_795_230_765)).build().unwrap());
+    let armed = held_back_by_the_quota(sfn_client(&[&confirm, &list, &describe, &stop]));
+    let started = tokio::time::Instant::now();
+    let (result, _) = run(armed, BULK).await;
+    let b = body(&result.unwrap());
+    assert_eq!(b["outcome"], "stopped", "{b}");
+    assert_eq!(b["counts"]["stopped"].as_u64(), Some(3), "{b}");
+    let mut stops = stopped.lock().unwrap().clone();
+    stops.sort();
+    stops.dedup();
+    assert_eq!((stops.len(), stopped.lock().unwrap().len()), (3, 3), "each stopped exactly once");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(22), "the quota held the third back");
+    assert_eq!(describe.num_calls(), 0, "no describe one by one");
+    assert_eq!(list.num_calls(), 2, "the running executions were listed once more, for the stale one");
+    assert_eq!(confirm.num_calls(), 1, "and one list confirmed all three");
+}
