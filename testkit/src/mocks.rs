@@ -68,15 +68,13 @@ pub fn offline_sdk() -> aws_types::SdkConfig {
 
 /// A Step Functions adapter whose every region (and account a request reaches) is served by `client`.
 pub fn sfn_adapter(client: aws_sdk_sfn::Client) -> SfnAdapter {
-    let clients =
-        ServiceClients::new(&offline_sdk(), "us-east-1", Arc::default(), move |_, _| Clients::same(client.clone()));
+    let clients = ServiceClients::new(&offline_sdk(), Arc::default(), move |_, _| Clients::same(client.clone()));
     SfnAdapter::new(clients)
 }
 
 /// A durable-execution adapter whose every region (and account a request reaches) is served by `client`.
 pub fn durable_adapter(client: aws_sdk_lambda::Client) -> DurableAdapter {
-    let clients =
-        ServiceClients::new(&offline_sdk(), "us-east-1", Arc::default(), move |_, _| Clients::same(client.clone()));
+    let clients = ServiceClients::new(&offline_sdk(), Arc::default(), move |_, _| Clients::same(client.clone()));
     DurableAdapter::new(clients)
 }
 

@@ -36,8 +36,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 /// A service's clients: a read client (the SDK retries) and a stop client (one attempt) per region, built from
 /// the function's own configuration or from a request's role session in another account.
 macro_rules! service_clients {
-    ($sdk:expr, $home:expr, $pacer:expr, $service:ident) => {
-        ServiceClients::new($sdk, $home, $pacer, |sdk: &SdkConfig, region: &str| {
+    ($sdk:expr, $pacer:expr, $service:ident) => {
+        ServiceClients::new($sdk, $pacer, |sdk: &SdkConfig, region: &str| {
             let region = aws_config::Region::new(region.to_owned());
             let conf = $service::config::Builder::from(sdk).region(region);
             Clients {
@@ -61,8 +61,8 @@ fn app(settings: Settings, sdk: &SdkConfig) -> Result<App<AuditPublisher>, stop_
     );
     let metrics = Metrics::new(settings.metrics_namespace);
     let executions = Executions::new(
-        SfnAdapter::new(service_clients!(sdk, home, pacer.clone(), aws_sdk_sfn)),
-        DurableAdapter::new(service_clients!(sdk, home, pacer.clone(), aws_sdk_lambda)),
+        SfnAdapter::new(service_clients!(sdk, pacer.clone(), aws_sdk_sfn)),
+        DurableAdapter::new(service_clients!(sdk, pacer.clone(), aws_sdk_lambda)),
     );
     let alarms = AlarmWatch::new(aws_sdk_cloudwatch::Client::new(sdk), home, pacer, settings.latch.cache)
         .with_prefix(settings.latch.alarm_prefix);

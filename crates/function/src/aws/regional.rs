@@ -1,5 +1,6 @@
-//! Clients per region: the function's own region built at start-up, others on first use and then kept; and a
-//! service's clients in any account a request reaches.
+//! Clients per region, each built on first use and then kept (so a cold start that stops a Step Functions
+//! execution never builds the Lambda clients, and builds none before its event arrives); and a service's clients
+//! in any account a request reaches.
 //!
 //! Each region has a `read` client (the SDK retries describes and lists) and a `stop` client (one attempt: a
 //! stop whose answer was lost may still have happened, so the service describes again before any resend).
@@ -44,10 +45,10 @@ pub struct Regional<C> {
 }
 
 impl<C: Clone> Regional<C> {
-    /// Builds the home-region client now; `make` builds a client for any other region when first needed.
-    pub fn new(home_region: &str, make: impl Fn(&str) -> C + Send + Sync + 'static) -> Self {
-        let clients = HashMap::from([(home_region.to_owned(), make(home_region))]);
-        Regional { make: Box::new(make), clients: RwLock::new(clients) }
+    /// `make` builds the client of a region when it is first needed. Nothing is built here: under Lambda's CPU
+    /// share a cold start pays for every client it builds, and the first stop needs one service's clients only.
+    pub fn new(make: impl Fn(&str) -> C + Send + Sync + 'static) -> Self {
+        Regional { make: Box::new(make), clients: RwLock::new(HashMap::new()) }
     }
 
     /// The client for `region`.
@@ -85,17 +86,16 @@ pub struct ServiceClients<C> {
 }
 
 impl<C: Clone + 'static> ServiceClients<C> {
-    /// The function's own clients from `make(sdk, region)`, the home region's built now; every call paced by
-    /// `pacer`.
+    /// The function's own clients from `make(sdk, region)`, each region's built on first use; every call paced
+    /// by `pacer`.
     pub fn new(
         sdk: &SdkConfig,
-        home_region: &str,
         pacer: Arc<Pacer>,
         make: impl Fn(&SdkConfig, &str) -> Clients<C> + Send + Sync + 'static,
     ) -> Self {
         let make: Arc<MakeClients<C>> = Arc::new(make);
         let (own_make, own_sdk) = (make.clone(), sdk.clone());
-        let own = Regional::new(home_region, move |region: &str| own_make(&own_sdk, region));
+        let own = Regional::new(move |region: &str| own_make(&own_sdk, region));
         ServiceClients { own, make, pacer }
     }
 
@@ -134,10 +134,11 @@ mod tests {
     fn builds_each_regional_client_once() {
         let built = Arc::new(AtomicUsize::new(0));
         let counter = built.clone();
-        let regional = Regional::new("us-east-1", move |region: &str| {
+        let regional = Regional::new(move |region: &str| {
             counter.fetch_add(1, Ordering::SeqCst);
             region.to_owned()
         });
+        assert_eq!(built.load(Ordering::SeqCst), 0, "nothing is built before it is needed");
         assert_eq!(regional.client("us-east-1"), "us-east-1");
         assert_eq!(regional.client("eu-west-1"), "eu-west-1");
         assert_eq!(regional.client("eu-west-1"), "eu-west-1");
@@ -147,7 +148,7 @@ mod tests {
 
     #[test]
     fn made_up_regions_cannot_grow_the_cache_without_limit() {
-        let regional = Regional::new("us-east-1", |region: &str| region.to_owned());
+        let regional = Regional::new(|region: &str| region.to_owned());
         for i in 0..MAX_CACHED_REGIONS * 3 {
             let region = format!("xx-fake-{i}");
             assert_eq!(regional.client(&region), region, "every region still gets a client");

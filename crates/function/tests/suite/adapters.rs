@@ -315,10 +315,9 @@ async fn a_transient_read_failure_is_tried_again_and_a_stop_is_not() {
     let rules = [&describe, &stop];
     let read = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, &rules, |c| c.retry_config(read_retries()));
     let stop_client = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, &rules, |c| c.retry_config(single_attempt()));
-    let adapter =
-        SfnAdapter::new(ServiceClients::new(&offline_sdk(), "us-east-1", Arc::new(Pacer::default()), move |_, _| {
-            Clients { read: read.clone(), stop: stop_client.clone() }
-        }));
+    let adapter = SfnAdapter::new(ServiceClients::new(&offline_sdk(), Arc::new(Pacer::default()), move |_, _| {
+        Clients { read: read.clone(), stop: stop_client.clone() }
+    }));
     let state = adapter.describe(&own_reach(), &target, far_deadline()).await.unwrap();
     assert_eq!((state.status.as_str(), describe.num_calls()), ("RUNNING", 3), "two 500s, then the answer");
     let err =

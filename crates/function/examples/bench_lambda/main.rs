@@ -5,134 +5,58 @@
 //! minimal local endpoint that answers the AWS calls after an injected delay (`BENCH_AWS_DELAY_MS`, 5 ms by
 //! default, standing in for AWS's own time) or at once, over HTTP or over TLS with a local CA.
 //!
+//! Everything runs at full CPU and under the CPU share of a 256 MB and a 128 MB function (`cap`); the headline is
+//! the cold kill (`cold`), spawn → first stop answered, against the logged endpoint (`endpoint`).
+//!
 //! Rounds alternate Rust, Python, the raw floor and the echo function; the function runs on core 1 and the
 //! harness on core 0. CPU time is the function process's own (every thread's `schedstat`). Prints a table and,
 //! for a full run, writes it into BENCHMARKS.md.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a panic with a message is the report
 
-use std::io::{BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+mod cap;
+mod cold;
+mod endpoint;
+
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use cap::{Cgroup, Share};
+use endpoint::Endpoint;
 use testkit::{raw_http::read_request, repo, runtime_api::RuntimeApi};
 
-const ROUNDS: usize = 5;
+/// Full-CPU rounds (`BENCH_ROUNDS`); with the capped rounds and the cold kills, a run takes about 11 minutes.
+const ROUNDS: usize = 3;
 /// The function as the Runtime API names it: in the samples' account, so the gateway acts there with its own
 /// credentials (a target in another account would need a role in the policy).
 const BENCH_FUNCTION: &str = "arn:aws:lambda:us-east-1:111122223333:function:stop-gateway";
 /// Warm invocations per path and per round, for both the CPU time and the latency.
-const WARM: usize = 3000;
+const WARM: usize = 1000;
 /// Invocations before the measured ones, on every warm instance (Python loads parts of botocore lazily).
 const WARM_UP: usize = 20;
 const BUS_WARM: usize = 300;
 const BURST: usize = 1000;
 const DEFAULT_DELAY_MS: u64 = 5;
+/// Under a CPU share, fewer rounds and invocations (`BENCH_CAPPED_ROUNDS`, `BENCH_CAPPED_N`): Python's stop
+/// path takes about 100 ms a stop at the 128 MB share.
+const CAPPED_ROUNDS: usize = 3;
+const CAPPED_WARM: usize = 300;
+/// Cold kills per cell (`BENCH_COLD_N`), and the time the cold endpoint takes per call (`BENCH_COLD_DELAY_MS`).
+const COLD_KILLS: usize = 15;
+const COLD_DELAY_MS: u64 = 10;
+/// The memory sizes whose CPU share is emulated (`BENCH_SHARES`, comma-separated MB).
+const SHARES: &str = "256,128";
 
-// --- the local AWS endpoint -----------------------------------------------------------------------------
-
-/// Answers DescribeExecution (RUNNING), StopExecution and PutEvents, with keep-alive.
-fn answer(target: Option<&str>) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    let body = match target {
-        Some("AWSStepFunctions.DescribeExecution") => format!(
-            r#"{{"executionArn":"arn:aws:states:us-east-1:111122223333:execution:orders-api:run","stateMachineArn":"arn:aws:states:us-east-1:111122223333:stateMachine:orders-api","status":"RUNNING","startDate":{}}}"#,
-            now - 60
-        ),
-        Some("AWSStepFunctions.StopExecution") => format!(r#"{{"stopDate":{now}}}"#),
-        Some("AWSEvents.PutEvents") => r#"{"FailedEntryCount":0,"Entries":[{"EventId":"e-1"}]}"#.to_owned(),
-        _ => "{}".to_owned(),
-    };
-    format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-RequestId: r-1\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-}
-
-/// Serves one keep-alive connection; `delay` is slept, in this connection's thread, before each answer.
-fn serve_endpoint<S: Read + Write>(stream: S, delay: Duration) {
-    let mut reader = BufReader::new(stream);
-    while let Some(request) = read_request(&mut reader) {
-        let response = answer(request.header("x-amz-target"));
-        if !delay.is_zero() {
-            thread::sleep(delay);
-        }
-        if reader.get_mut().write_all(response.as_bytes()).is_err() {
-            return;
-        }
-    }
-}
-
-struct Endpoint {
-    /// HTTP, answering at once.
-    http: u16,
-    /// HTTP, answering after the injected delay.
-    http_delayed: u16,
-    /// TLS, answering at once.
-    https: u16,
-    ca_file: PathBuf,
-}
-
-fn listen(listener: TcpListener, delay: Duration, tls: Option<Arc<rustls::ServerConfig>>) {
-    thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let _ = stream.set_nodelay(true);
-            let tls = tls.clone();
-            thread::spawn(move || match tls {
-                Some(config) => {
-                    let connection = rustls::ServerConnection::new(config).unwrap();
-                    serve_endpoint(rustls::StreamOwned::new(connection, stream), delay);
-                }
-                None => serve_endpoint(stream, delay),
-            });
-        }
-    });
-}
-
-fn start_endpoint(dir: &Path, delay: Duration) -> Endpoint {
-    // A local CA and a certificate for localhost/127.0.0.1 signed by it.
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    // OpenSSL (Python) wants a named CA with key usages and a server-auth leaf; rustls accepts either.
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "stop-gateway benchmark CA");
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-        rcgen::KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let mut leaf_params = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
-    leaf_params.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
-    leaf_params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature, rcgen::KeyUsagePurpose::KeyEncipherment];
-    leaf_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let leaf = leaf_params.signed_by(&leaf_key, &rcgen::Issuer::new(ca_params, ca_key)).unwrap();
-    let ca_file = dir.join("ca.pem");
-    std::fs::write(&ca_file, ca.pem()).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![leaf.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
-        )
-        .unwrap();
-    let config = Arc::new(config);
-
-    let bind = || TcpListener::bind("127.0.0.1:0").unwrap();
-    let (http, http_delayed, https) = (bind(), bind(), bind());
-    let port = |l: &TcpListener| l.local_addr().unwrap().port();
-    let endpoint = Endpoint { http: port(&http), http_delayed: port(&http_delayed), https: port(&https), ca_file };
-    listen(http, Duration::ZERO, None);
-    listen(http_delayed, delay, None);
-    listen(https, Duration::ZERO, Some(config));
-    endpoint
+/// How many invocations each part of a round makes.
+#[derive(Clone, Copy)]
+struct Counts {
+    warm: usize,
+    bus: usize,
+    burst: usize,
 }
 
 /// The stop path's floor, as a function: under the same Runtime API, each invocation makes the stop path's two
@@ -208,6 +132,10 @@ enum Aws {
     Delayed,
     /// TLS, answering at once.
     Tls,
+    /// The cold-kill endpoint over HTTP: the cold delay, logged, EventBridge on a host of its own.
+    ColdHttp,
+    /// The same over TLS.
+    ColdTls,
 }
 
 /// Where the binaries under test are: `BENCH_GATEWAY` and `BENCH_ECHO`, else next to this example.
@@ -236,6 +164,8 @@ struct Function {
     child: Child,
     api: RuntimeApi,
     spawned: Instant,
+    /// The function's CPU cap, removed after the function is gone (fields drop after `Drop::drop`).
+    _cgroup: Option<Cgroup>,
 }
 
 /// CPU time and latency of a run of warm invocations on one instance.
@@ -248,16 +178,28 @@ struct Warm {
     cpu_stat: f64,
 }
 
+#[derive(Clone, Copy)]
 struct Setup<'a> {
     binaries: &'a Binaries,
     endpoint: &'a Endpoint,
     policy: &'a str,
+    /// The CPU share every function of this setup runs at; `None` for the whole machine.
+    cap: Option<&'a Share>,
 }
 
 impl Function {
     fn spawn(lang: Lang, aws: Aws, bus: bool, setup: &Setup) -> Function {
         let api = RuntimeApi::start_as(BENCH_FUNCTION);
-        let mut command = Command::new("taskset");
+        let cgroup = setup.cap.map(|share| share.cgroup().expect("a cgroup for the CPU share"));
+        let mut command = match &cgroup {
+            // The shell joins the cgroup, then execs the function in its place, so init runs capped too.
+            Some(cgroup) => {
+                let mut sh = Command::new("/bin/sh");
+                sh.args(["-c", r#"echo $$ > "$0" && exec "$@""#]).arg(cgroup.procs()).arg("taskset");
+                sh
+            }
+            None => Command::new("taskset"),
+        };
         command.env_clear().args(["-c", "1"]);
         // BENCH_WRAP runs the function under a tool, e.g. "valgrind --tool=callgrind" (profiling mode only).
         if let Ok(wrap) = std::env::var("BENCH_WRAP") {
@@ -268,6 +210,17 @@ impl Function {
             Aws::AtOnce => format!("http://127.0.0.1:{}", endpoint.http),
             Aws::Delayed => format!("http://127.0.0.1:{}", endpoint.http_delayed),
             Aws::Tls => format!("https://localhost:{}", endpoint.https),
+            Aws::ColdHttp => format!("http://127.0.0.1:{}", endpoint.cold_http[0]),
+            Aws::ColdTls => format!("https://localhost:{}", endpoint.cold_https[0]),
+        };
+        match aws {
+            Aws::ColdHttp => {
+                command.env("AWS_ENDPOINT_URL_EVENTBRIDGE", format!("http://127.0.0.1:{}", endpoint.cold_http[1]))
+            }
+            Aws::ColdTls => {
+                command.env("AWS_ENDPOINT_URL_EVENTBRIDGE", format!("https://localhost:{}", endpoint.cold_https[1]))
+            }
+            _ => &mut command,
         };
         match lang {
             Lang::Rust => {
@@ -295,7 +248,7 @@ impl Function {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", api.address())
             .env("AWS_LAMBDA_FUNCTION_NAME", "stop-gateway")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", setup.cap.map_or(256, |share| share.mb).to_string())
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .env("AWS_REGION", "us-east-1")
@@ -311,14 +264,14 @@ impl Function {
         if bus {
             command.env("AUDIT_EVENT_BUS", "bench-audit");
         }
-        if matches!(aws, Aws::Tls) {
+        if matches!(aws, Aws::Tls | Aws::ColdTls) {
             // Each trusts the local CA the way its stack is told to: the gateway reads SSL_CERT_FILE, botocore
             // reads AWS_CA_BUNDLE.
             command.env("SSL_CERT_FILE", &endpoint.ca_file).env("AWS_CA_BUNDLE", &endpoint.ca_file);
         }
         let spawned = Instant::now();
         let child = command.spawn().expect("spawn the function");
-        Function { child, api, spawned }
+        Function { child, api, spawned, _cgroup: cgroup }
     }
 
     /// Process spawn → first `/next` poll, in ms.
@@ -481,18 +434,19 @@ struct Events {
 }
 
 /// One round of the gateway or the Python reference.
-fn round(lang: Lang, setup: &Setup, events: &Events, n: usize, r: &mut Results) {
+fn round(lang: Lang, setup: &Setup, events: &Events, c: Counts, r: &mut Results) {
+    let n = c.warm;
     let mut rss = Vec::new();
     // Cold start against the instant endpoint: init, the first invocation, then a burst on the same instance.
     let f = Function::spawn(lang, Aws::AtOnce, false, setup);
     r.init.push(f.init_ms());
     r.first_http.push(f.invoke_ms(&events.stop, "stopped"));
     let started = Instant::now();
-    let answers: Vec<_> = (0..BURST).map(|_| f.api.send(&events.stop)).collect();
+    let answers: Vec<_> = (0..c.burst).map(|_| f.api.send(&events.stop)).collect();
     for a in answers {
-        a.recv_timeout(Duration::from_secs(120)).expect("burst answer");
+        a.recv_timeout(Duration::from_secs(300)).expect("burst answer");
     }
-    r.burst.push(BURST as f64 / started.elapsed().as_secs_f64());
+    r.burst.push(c.burst as f64 / started.elapsed().as_secs_f64());
     rss.push(f.peak_rss_mb());
     drop(f);
 
@@ -519,7 +473,7 @@ fn round(lang: Lang, setup: &Setup, events: &Events, n: usize, r: &mut Results) 
     // The stop path with the audit bus on: one more call (PutEvents) per request.
     let f = Function::spawn(lang, Aws::AtOnce, true, setup);
     f.init_ms();
-    let stops: Vec<f64> = (0..BUS_WARM).map(|_| f.invoke_ms(&events.stop, "stopped")).collect();
+    let stops: Vec<f64> = (0..c.bus).map(|_| f.invoke_ms(&events.stop, "stopped")).collect();
     r.stop_bus_p50.push(percentile(&stops, 0.5));
     rss.push(f.peak_rss_mb());
     drop(f);
@@ -559,14 +513,15 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let delay_ms: u64 =
         std::env::var("BENCH_AWS_DELAY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_DELAY_MS);
-    let endpoint = start_endpoint(&dir, Duration::from_millis(delay_ms));
+    let cold_delay = std::env::var("BENCH_COLD_DELAY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(COLD_DELAY_MS);
+    let endpoint = endpoint::start(&dir, Duration::from_millis(delay_ms), Duration::from_millis(cold_delay));
     let binaries = Binaries::find();
     // BENCH_POLICY_FILE replaces the example policy (a TOML file), e.g. for a binary older than the example.
     let policy_file =
         std::env::var_os("BENCH_POLICY_FILE").map_or_else(|| repo().join("policy.example.toml"), PathBuf::from);
     let policy: serde_json::Value = toml::from_str(&std::fs::read_to_string(policy_file).unwrap()).unwrap();
     let policy = policy.to_string();
-    let setup = Setup { binaries: &binaries, endpoint: &endpoint, policy: &policy };
+    let setup = Setup { binaries: &binaries, endpoint: &endpoint, policy: &policy, cap: None };
     let events = Events {
         stop: {
             let mut e: serde_json::Value =
@@ -605,39 +560,96 @@ fn main() {
         return;
     }
 
-    // BENCH_ROUNDS and BENCH_N shorten a run while working on the harness; only a full run writes BENCHMARKS.md.
-    let rounds = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(ROUNDS);
-    let n = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(WARM);
-    println!(
-        "stop-gateway benchmark: {rounds} alternating rounds; {n} warm invocations per path against an endpoint \
-         answering after {delay_ms} ms; burst of {BURST}"
+    let count = |var: &str, default: usize| std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let parts = std::env::var("BENCH_PARTS").unwrap_or_else(|_| "cold,full,capped".to_owned());
+    let shares: Vec<Share> = std::env::var("BENCH_SHARES")
+        .unwrap_or_else(|_| SHARES.to_owned())
+        .split(',')
+        .filter_map(|mb| mb.trim().parse().ok())
+        .map(Share::of)
+        .collect();
+    let counts = Counts { warm: count("BENCH_N", WARM), bus: BUS_WARM, burst: BURST };
+    let capped = Counts { warm: count("BENCH_CAPPED_N", CAPPED_WARM), bus: 100, burst: 100 };
+    let (rounds, capped_rounds) = (count("BENCH_ROUNDS", ROUNDS), count("BENCH_CAPPED_ROUNDS", CAPPED_ROUNDS));
+    let (cold_n, cold_delay) =
+        (count("BENCH_COLD_N", COLD_KILLS), count("BENCH_COLD_DELAY_MS", COLD_DELAY_MS as usize));
+    let settings = format!(
+        "BENCH_PARTS={parts} BENCH_SHARES={} BENCH_COLD_N={cold_n} BENCH_COLD_DELAY_MS={cold_delay} \
+         BENCH_ROUNDS={rounds} BENCH_N={} BENCH_CAPPED_ROUNDS={capped_rounds} BENCH_CAPPED_N={} BENCH_AWS_DELAY_MS={delay_ms}",
+        shares.iter().map(|s| s.mb.to_string()).collect::<Vec<_>>().join(","),
+        counts.warm,
+        capped.warm
     );
-    let (mut rust, mut python, mut floor, mut echo) =
-        (Results::default(), Results::default(), Results::default(), Results::default());
-    for i in 0..rounds {
-        round(Lang::Rust, &setup, &events, n, &mut rust);
-        round(Lang::Python, &setup, &events, n, &mut python);
-        floor_round(&setup, &events, n, &mut floor, &mut echo);
-        println!("  round {} done", i + 1);
+    println!("stop-gateway benchmark: {settings}");
+    for share in &shares {
+        println!("  the {} MB share: {}", share.mb, share.describe());
     }
-    let table = table(&rust, &python, &floor, &echo, delay_ms, n, &binaries);
-    println!("\n{table}");
-    if rounds == ROUNDS && n == WARM && delay_ms == DEFAULT_DELAY_MS {
-        update_benchmarks_md(&table);
+    let load_at_start = load();
+    println!("  {load_at_start}");
+    let mut out = String::new();
+    let not_measured: Vec<String> = (shares.iter())
+        .filter_map(|s| s.unavailable().map(|why| format!("- {} MB share: not measured: {why}\n", s.mb)))
+        .collect();
+    let available: Vec<&Share> = shares.iter().filter(|s| s.unavailable().is_none()).collect();
+    let label = |s: &Share| format!("{} MB share ({:.2}% of a core)", s.mb, s.percent());
+
+    if parts.contains("cold") {
+        let cold_delay = Duration::from_millis(cold_delay as u64);
+        let mut setups = vec![("full CPU".to_owned(), setup)];
+        setups.extend(available.iter().map(|s| (label(s), Setup { cap: Some(*s), ..setup })));
+        let figures = cold::run(&setups, &events.stop, cold_n, cold_delay);
+        out.push_str(&cold::tables(&figures, cold_n, cold_delay));
+    }
+    if parts.contains("full") {
+        let results = rounds_of(&setup, &events, rounds, counts);
+        out.push_str(&format!("\n**Full CPU** ({rounds} alternating rounds):\n\n"));
+        out.push_str(&table(&results, delay_ms, counts, &binaries, None));
+    }
+    if parts.contains("capped") {
+        for share in &available {
+            let results = rounds_of(&Setup { cap: Some(*share), ..setup }, &events, capped_rounds, capped);
+            out.push_str(&format!(
+                "\n**At the {}** ({capped_rounds} alternating rounds; {}):\n\n",
+                label(share),
+                share.describe()
+            ));
+            out.push_str(&table(&results, delay_ms, capped, &binaries, Some(share)));
+        }
+    }
+    out.push_str(&not_measured.concat());
+    out.push_str(&format!("\nSettings: `{settings}`; {load_at_start}; at the end, {}.\n", load()));
+    println!("\n{out}");
+    let whole = ["cold", "full", "capped"].iter().all(|p| parts.contains(p));
+    if whole && delay_ms == DEFAULT_DELAY_MS && std::env::var("BENCH_WRITE").map_or(true, |v| v != "0") {
+        update_benchmarks_md(&out);
     } else {
-        println!("(a shortened or non-default run: BENCHMARKS.md left alone)");
+        println!("(a partial or non-default run, or BENCH_WRITE=0: BENCHMARKS.md left alone)");
     }
 }
 
-fn table(
-    rust: &Results,
-    python: &Results,
-    floor: &Results,
-    echo: &Results,
-    delay: u64,
-    n: usize,
-    b: &Binaries,
-) -> String {
+/// The load average, as `uptime` shows it: the machine is shared, so every figure is read next to it.
+fn load() -> String {
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let fields: Vec<&str> = loadavg.split_whitespace().take(3).collect();
+    format!("load average {}", fields.join(", "))
+}
+
+/// The gateway, Python and the floors, alternating, `rounds` times at `setup`'s share.
+fn rounds_of(setup: &Setup, events: &Events, rounds: usize, counts: Counts) -> [Results; 4] {
+    let mut r: [Results; 4] = Default::default();
+    let [rust, python, floor, echo] = &mut r;
+    for i in 0..rounds {
+        round(Lang::Rust, setup, events, counts, rust);
+        round(Lang::Python, setup, events, counts, python);
+        floor_round(setup, events, counts.warm, floor, echo);
+        println!("  round {} done ({})", i + 1, load());
+    }
+    r
+}
+
+fn table(results: &[Results; 4], delay: u64, counts: Counts, b: &Binaries, share: Option<&Share>) -> String {
+    let [rust, python, floor, echo] = results;
+    let n = counts.warm;
     let lambda_dir =
         std::env::var_os("BENCH_LAMBDA_DIR").map_or_else(|| repo().join("target/lambda/stop-gateway"), PathBuf::from);
     let binary = file_size(&b.gateway);
@@ -747,7 +759,7 @@ fn table(
         format!("three calls: describe, stop, PutEvents; {:.1}× faster", x(&python.stop_bus_p50, &rust.stop_bus_p50)),
     );
     row(
-        "burst: 1 000 queued events (events/s)",
+        &format!("burst: {} queued events (events/s)", counts.burst),
         &instant,
         rust.burst.show(0),
         python.burst.show(0),
@@ -760,6 +772,9 @@ fn table(
         python.rss.show(1),
         format!("target ≤ 12 MB; largest VmHWM of a round's instances; the echo function: {:.1}", echo.rss.median()),
     );
+    if share.is_some() {
+        return table;
+    }
     let mb = |v: Option<f64>| v.map_or("not built".to_owned(), |v| format!("{v:.2}"));
     row("binary, stripped (MB)", "–", format!("{} host; {} arm64", mb(binary), mb(arm_binary)), dash(), String::new());
     let zip_note = match std::env::var("BENCH_ARM64_SKIPPED") {
