@@ -383,8 +383,8 @@ fn held_back_by_the_quota(sfn: aws_sdk_sfn::Client) -> Armed {
     use stop_gateway::config::{BulkSettings, RateLimit};
     let limit = RateLimit { api: "StopExecution".into(), burst: 1.0, per_second: 1.0 / 11.0 };
     let pacer = Arc::new(Pacer::new(&[limit], 1.0).unwrap());
-    let sfn = ServiceClients::new(&offline_sdk(), "us-east-1", pacer.clone(), move |_, _| Clients::same(sfn.clone()));
-    let lambda = ServiceClients::new(&offline_sdk(), "us-east-1", pacer, |_, _| Clients::same(lambda_client(&[])));
+    let sfn = ServiceClients::new(&offline_sdk(), pacer.clone(), move |_, _| Clients::same(sfn.clone()));
+    let lambda = ServiceClients::new(&offline_sdk(), pacer, |_, _| Clients::same(lambda_client(&[])));
     let flow = StopFlow::new(
         Executions::new(SfnAdapter::new(sfn), DurableAdapter::new(lambda)),
         testkit::mocks::alarm_watch(testkit::mocks::alarms_in_alarm(&[]).0),
