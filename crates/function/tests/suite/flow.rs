@@ -39,6 +39,21 @@ fn body(response: &Value) -> Value {
     serde_json::from_str(response["body"].as_str().unwrap()).unwrap()
 }
 
+/// A StopExecution rule that records every execution it is asked to stop (`stopped`), and the confirming list of
+/// ABORTED executions that shows exactly those: AWS's view after stops that all landed.
+fn recorded_stops() -> (Arc<std::sync::Mutex<Vec<String>>>, Rule, Rule) {
+    let stopped = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (seen, confirmed) = (stopped.clone(), stopped.clone());
+    let stop = mock!(aws_sdk_sfn::Client::stop_execution)
+        .match_requests(move |r| {
+            seen.lock().unwrap().push(r.execution_arn().unwrap().to_owned());
+            true
+        })
+        .then_output(|| StopExecutionOutput::builder().stop_date(DateTime::from_secs(1_795_230_765)).build().unwrap());
+    let confirm = testkit::mocks::aborted_list_rule(move || confirmed.lock().unwrap().clone());
+    (stopped, stop, confirm)
+}
+
 #[tokio::test]
 async fn finished_execution_is_reported_not_stopped() {
     for status in [
@@ -188,18 +203,10 @@ fn list_with_foreign() -> aws_sdk_sfn::operation::list_executions::ListExecution
 
 #[tokio::test]
 async fn a_list_reply_naming_foreign_executions_stops_nothing_foreign() {
-    let stopped = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let (seen, confirmed) = (stopped.clone(), stopped.clone());
-    let confirm = testkit::mocks::aborted_list_rule(move || confirmed.lock().unwrap().clone());
+    let (stopped, stop, confirm) = recorded_stops();
     let list = mock!(aws_sdk_sfn::Client::list_executions).then_output(list_with_foreign);
     let describe = mock!(aws_sdk_sfn::Client::describe_execution)
         .then_compute_output(|r| sfn_status(r.execution_arn().unwrap(), ExecutionStatus::Running));
-    let stop = mock!(aws_sdk_sfn::Client::stop_execution)
-        .match_requests(move |r| {
-            seen.lock().unwrap().push(r.execution_arn().unwrap().to_owned());
-            true
-        })
-        .then_output(|| StopExecutionOutput::builder().stop_date(DateTime::from_secs(1_795_230_765)).build().unwrap());
     let (result, audit) = run(sfn_only(&[&confirm, &list, &describe, &stop]), BULK).await;
     assert_eq!(
         *stopped.lock().unwrap(),
@@ -238,15 +245,7 @@ async fn a_bulk_with_one_permanent_failure_never_answers_stopped_on_any_door() {
             response.headers_mut().insert("content-type", "application/x-amz-json-1.0");
             response
         });
-    let stopped = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let (seen, confirmed) = (stopped.clone(), stopped.clone());
-    let stop = mock!(aws_sdk_sfn::Client::stop_execution)
-        .match_requests(move |r| {
-            seen.lock().unwrap().push(r.execution_arn().unwrap().to_owned());
-            true
-        })
-        .then_output(|| StopExecutionOutput::builder().stop_date(DateTime::from_secs(1_795_230_765)).build().unwrap());
-    let confirm = testkit::mocks::aborted_list_rule(move || confirmed.lock().unwrap().clone());
+    let (_, stop, confirm) = recorded_stops();
     let list = mock!(aws_sdk_sfn::Client::list_executions)
         .then_compute_output(|r| testkit::mocks::running_list(r.state_machine_arn().unwrap()));
     let rules = [&confirm, &list, &describe, &forbidden, &stop];
@@ -398,19 +397,11 @@ fn held_back_by_the_quota(sfn: aws_sdk_sfn::Client) -> Armed {
 async fn executions_the_quota_held_back_past_a_lists_freshness_are_listed_again_not_described_one_by_one() {
     // The list keeps showing every execution running (a list may lag behind the stops): only the one that went
     // stale is stopped on the second list's word, and none is stopped twice.
-    let stopped = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let (seen, confirmed) = (stopped.clone(), stopped.clone());
-    let confirm = testkit::mocks::aborted_list_rule(move || confirmed.lock().unwrap().clone());
+    let (stopped, stop, confirm) = recorded_stops();
     let list = mock!(aws_sdk_sfn::Client::list_executions)
         .then_compute_output(|r| testkit::mocks::running_list(r.state_machine_arn().unwrap()));
     let describe = mock!(aws_sdk_sfn::Client::describe_execution)
         .then_compute_output(|r| sfn_status(r.execution_arn().unwrap(), ExecutionStatus::Running));
-    let stop = mock!(aws_sdk_sfn::Client::stop_execution)
-        .match_requests(move |r| {
-            seen.lock().unwrap().push(r.execution_arn().unwrap().to_owned());
-            true
-        })
-        .then_output(|| StopExecutionOutput::builder().stop_date(DateTime::from_secs(1_795_230_765)).build().unwrap());
     let armed = held_back_by_the_quota(sfn_client(&[&confirm, &list, &describe, &stop]));
     let started = tokio::time::Instant::now();
     let (result, _) = run(armed, BULK).await;
