@@ -4,6 +4,7 @@
 //! Without them every test here fails with a message naming the command to run.
 
 mod accounts;
+mod burst;
 mod capacity;
 mod contract;
 mod drill;
