@@ -45,10 +45,8 @@ impl Standins {
 
     /// An SQS client with a connection pool of its own, for a caller that drives it on its own runtime.
     pub fn sqs_client(&self) -> aws_sdk_sqs::Client {
-        let own = self.sdk(None).to_builder().http_client(stop_gateway::aws::sdk::https_client(None)).build();
-        aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(&own).endpoint_url(self.endpoint("moto")).build(),
-        )
+        let conf = aws_sdk_sqs::config::Builder::from(&self.sdk_config()).endpoint_url(self.endpoint("moto"));
+        aws_sdk_sqs::Client::from_conf(conf.build())
     }
 
     /// A new bus, and a queue its rule with `pattern` copies events to: (bus name, queue URL).

@@ -177,18 +177,16 @@ pub struct AuditBus {
 
 /// Step Functions (moto, behind the moto proxy).
 impl Standins {
-    /// The default account's SDK settings with a connection pool of their own (for a caller that drives its
-    /// clients on a runtime of its own); endpoints are the caller's to set, per service.
+    /// The default account's SDK settings with a connection pool of their own, for a caller that drives its
+    /// clients on a runtime of its own: a pooled connection must not outlive the runtime its task runs on.
+    /// Endpoints are the caller's to set, per service.
     pub fn sdk_config(&self) -> SdkConfig {
         self.sdk(None).to_builder().http_client(stop_gateway::aws::sdk::https_client(None)).build()
     }
 
     /// A Step Functions client pointed straight at the stand-in, to read the truth back.
     pub fn sfn_client(&self) -> aws_sdk_sfn::Client {
-        // Its own connection pool: a caller drives it on a runtime of its own, and a pooled connection must not
-        // outlive the runtime its task runs on.
-        let own = self.sdk(None).to_builder().http_client(stop_gateway::aws::sdk::https_client(None)).build();
-        let conf = aws_sdk_sfn::config::Builder::from(&own).endpoint_url(self.endpoint("moto_proxy"));
+        let conf = aws_sdk_sfn::config::Builder::from(&self.sdk_config()).endpoint_url(self.endpoint("moto_proxy"));
         aws_sdk_sfn::Client::from_conf(conf.build())
     }
 
